@@ -1,0 +1,3 @@
+"""agentloop: LLM agents that improve themselves by search, self-critique and training."""
+
+__version__ = "0.1.0"

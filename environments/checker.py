@@ -1,0 +1,129 @@
+"""`check_env`: verify that an environment keeps the Environment contract.
+
+It checks types, repeatability (the same task and actions give the same
+observations and rewards), snapshot/restore equivalence, that invalid actions
+are answered (never raised) and change nothing, that an episode ends with
+`terminated` or `truncated` and not both, and, for multi-agent environments,
+that the acting role is always one of `roles`. Concrete actions are taken from
+`available_actions()`; a pattern such as `search[...]` is filled with a word.
+
+Example:
+    >>> check_env(MazeEnv())   # raises EnvCheckError on the first violation
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from agentloop.environments.protocol import Environment, MultiAgentEnvironment, StepResult, Task
+
+INVALID_ACTIONS = ("", "   ", "xyzzy", "click[", "search[]]", "\x00\n\t", "click[" + "a" * 500 + "]")
+
+
+class EnvCheckError(AssertionError):
+    """The environment breaks the contract; the message says how."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise EnvCheckError(message)
+
+
+def _concrete(action: str) -> str:
+    return action.replace("...", "test") if "..." in action else action
+
+
+def _checked_step(env: Environment, action: str) -> StepResult:
+    try:
+        result = env.step(action)
+    except Exception as error:  # the contract forbids raising on any action
+        raise EnvCheckError(f"step({action!r}) raised {error!r}") from error
+    _require(isinstance(result, StepResult), f"step must return StepResult, got {type(result)}")
+    _require(isinstance(result.observation, str), "observation must be str")
+    _require(isinstance(result.reward, (int, float)), "reward must be a number")
+    _require(isinstance(result.info, dict), "info must be a dict")
+    _require(not (result.terminated and result.truncated), "terminated and truncated both set")
+    return result
+
+
+def _rollout(env: Environment, task: Task, seed: int, max_steps: int) -> list[tuple[Any, ...]]:
+    """Play random available actions; return the (action, observation, reward, done) log."""
+    rng = random.Random(seed)
+    log: list[tuple[Any, ...]] = [("reset", env.reset(task))]
+    for _ in range(max_steps):
+        actions = env.available_actions()
+        _require(isinstance(actions, list) and actions, "available_actions must be a non-empty list")
+        action = _concrete(rng.choice(actions))
+        result = _checked_step(env, action)
+        done = result.terminated or result.truncated
+        log.append((action, result.observation, result.reward, done))
+        if done:
+            break
+    return log
+
+
+def _replay(env: Environment, actions: list[str]) -> list[tuple[str, float, bool]]:
+    out = []
+    for action in actions:
+        result = _checked_step(env, action)
+        out.append((result.observation, result.reward, result.terminated or result.truncated))
+        if result.terminated or result.truncated:
+            break
+    return out
+
+
+def check_env(env: Environment, episodes: int = 3, max_steps: int = 30, seed: int = 0) -> None:
+    """Raise `EnvCheckError` if `env` breaks the Environment contract."""
+    _require(isinstance(env, Environment), "env does not implement the Environment protocol")
+    _require(isinstance(env.name, str) and env.name, "env.name must be a non-empty str")
+    tasks = list(env.tasks("train"))[:episodes]
+    _require(len(tasks) > 0, "tasks('train') is empty")
+    _require([t.id for t in env.tasks("train")][: len(tasks)] == [t.id for t in tasks],
+             "tasks() order is not stable")
+    for index, task in enumerate(tasks):
+        _require(isinstance(task, Task), "tasks must be Task instances")
+        first = _rollout(env, task, seed + index, max_steps)
+        second = _rollout(env, task, seed + index, max_steps)
+        _require(first == second, f"task {task.id}: same actions gave different results")
+        _check_snapshot(env, task, [entry[0] for entry in first[1:]])
+        _check_invalid(env, task)
+        if isinstance(env, MultiAgentEnvironment):
+            _check_roles(env, task, seed + index, max_steps)
+
+
+def _check_snapshot(env: Environment, task: Task, actions: list[str]) -> None:
+    env.reset(task)
+    split = len(actions) // 2
+    _replay(env, actions[:split])
+    state = env.snapshot()
+    expected = _replay(env, actions[split:])
+    for _ in range(2):  # a snapshot must survive being restored more than once
+        env.restore(state)
+        _require(_replay(env, actions[split:]) == expected,
+                 f"task {task.id}: restore did not reproduce the episode")
+
+
+def _check_invalid(env: Environment, task: Task) -> None:
+    env.reset(task)
+    state = env.snapshot()
+    probe = [_concrete(a) for a in env.available_actions()[:1]]
+    expected = _replay(env, probe)
+    for action in INVALID_ACTIONS:
+        env.restore(state)
+        result = _checked_step(env, action)
+        _require(result.info.get("invalid") is True,
+                 f"invalid action {action!r} not flagged with info['invalid']")
+        _require(result.observation.strip() != "", f"invalid action {action!r} got no explanation")
+        _require(not result.terminated, f"invalid action {action!r} ended the episode")
+        _require(_replay(env, probe) == expected, f"invalid action {action!r} changed the state")
+
+
+def _check_roles(env: MultiAgentEnvironment, task: Task, seed: int, max_steps: int) -> None:
+    rng = random.Random(seed)
+    env.reset(task)
+    for _ in range(max_steps):
+        _require(env.current_role() in env.roles, f"current_role {env.current_role()!r} not in roles")
+        result = _checked_step(env, _concrete(rng.choice(env.available_actions())))
+        if result.terminated or result.truncated:
+            break

@@ -1,0 +1,1 @@
+"""A WebShop-style shopping environment (Yao et al. 2022)."""

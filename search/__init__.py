@@ -1,0 +1,1 @@
+"""Monte Carlo Tree Search with self-critique, the search tree, and tree -> data builders."""

@@ -1,0 +1,1 @@
+"""Losses, DPO and SFT trainers, tokenisation with loss masks, checkpoints."""
