@@ -22,5 +22,38 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command()
+def serve(
+    model: str = typer.Argument("default", help='"default" (SmolLM2-135M-Instruct) or a local Hugging Face model directory.'),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    backend: str = typer.Option("transformers", help="transformers or vllm."),
+    dtype: str = typer.Option(None, help="float32, bfloat16 or float16 (vllm also: auto); default: the backend's."),
+) -> None:
+    """Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions,
+    /v1/chat/completions; the model's id is MODEL as given).
+
+    Example: `agentloop serve default --port 8000`, then from Python
+    `OpenAIBackend("http://127.0.0.1:8000/v1", tokenizer=...)` or any OpenAI client.
+    """
+    from agentloop.model import resolve_model
+    from agentloop.server import serve as serve_llm
+
+    if backend not in ("transformers", "vllm"):
+        raise typer.BadParameter(f"{backend!r} is not one of: transformers, vllm", param_hint="--backend")
+    path = resolve_model(model)
+    options = {"dtype": dtype} if dtype else {}
+    if backend == "vllm":
+        from agentloop.vllm_backend import VLLMBackend
+
+        with VLLMBackend.from_pretrained(path, **options) as llm:
+            serve_llm(llm, host=host, port=port, model_name=model, tokenizer=llm.tokenizer)
+    else:
+        from agentloop.transformers_backend import TransformersBackend
+
+        llm = TransformersBackend.from_pretrained(path, **options)
+        serve_llm(llm, host=host, port=port, model_name=model, tokenizer=llm.tokenizer)
+
+
 if __name__ == "__main__":
     app()
