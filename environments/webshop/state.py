@@ -30,6 +30,7 @@ from agentloop.environments.webshop.search import SearchIndex, tokenize
 Page = Literal["search", "results", "item", "detail"]
 ACTION = re.compile(r"^\s*(search|click)\s*\[(.*)\]\s*$", re.IGNORECASE | re.DOTALL)
 MAX_ACTION_CHARS = 1000
+MAX_QUERY_CHARS = 200
 DETAILS = ("description", "features", "reviews")
 
 
@@ -86,7 +87,8 @@ def _search(state: ShopState, query: str, index: SearchIndex) -> ShopState | Rej
     if state.page != "search":
         return Rejection("search is only possible on the search page; click[back to search] first")
     if not tokenize(query):
-        return Rejection("the query has no words")
+        return Rejection("the query has no words (letters or digits)")
+    query = query[:MAX_QUERY_CHARS]  # the page echoes the query: keep it short
     return replace(state, page="results", query=query, results=index.search(query), page_no=1)
 
 
