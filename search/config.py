@@ -1,0 +1,64 @@
+"""`SearchConfig`: every knob of the MCTS, with the papers' values as defaults.
+
+Where the papers leave a value open, the docstring of the field says so and
+what was chosen.
+
+Example:
+    >>> SearchConfig(simulations=8, k=4, c=0.25, alpha=0.5).selection
+    'ucb1'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentloop.llm import Sampling
+
+
+class SearchConfig(BaseModel):
+    """How to search one task (Agent Q section 4.2 / Agent-R section 3.1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    simulations: int = Field(8, gt=0, le=10_000)
+    """Simulations per tree (Agent-R: 8 rollouts). At inference: simulations per action taken."""
+    k: int = Field(4, gt=0, le=64)
+    """Candidate actions sampled per expanded node (Agent-R: 4); duplicates are merged."""
+    c: float = Field(0.25, ge=0.0)
+    """Exploration weight of UCB1/PUCT (Agent-R: 0.25)."""
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    """Q = alpha*Q_mcts + (1-alpha)*Q_critic (Agent Q eq. for Q(h,a); the paper leaves alpha
+    open, 0.5 weighs search outcome and self-critique equally)."""
+    max_depth: int = Field(10, gt=0, le=1000)
+    """Most actions on any root-to-leaf path; a node at this depth is a leaf (truncated)."""
+    selection: Literal["ucb1", "puct"] = "ucb1"
+    """ucb1: Q + c*sqrt(ln N(parent) / (1 + N(child))) (Agent Q);
+    puct: Q + c*P*sqrt(N(parent)) / (1 + N(child)) with the critic score P as prior."""
+    value_source: Literal["reward", "critic", "oracle"] = "reward"
+    """What is backed up. reward: the environment's return (data collection);
+    critic: the critic's estimate that the task was done, the environment's reward is
+    never read (inference); oracle: the environment's return at inference, reported as
+    'mcts-oracle'."""
+    temperature: float = Field(1.0, ge=0.0)
+    """Sampling temperature of the K candidates at expansion."""
+    rollout_temperature: float = Field(1.0, ge=0.0)
+    """Sampling temperature of the policy rollout (simulation) steps."""
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling for expansion and rollouts."""
+    max_new_tokens: int = Field(96, gt=0, le=4096)
+    """Most tokens the agent generates per action."""
+    seed: int = 0
+    """Seed of the first wave; wave i uses seed + i, so a search repeats exactly."""
+
+    def expansion_sampling(self, wave: int) -> Sampling:
+        """The sampling of wave `wave`'s expansion call."""
+        return Sampling(temperature=self.temperature, top_p=self.top_p,
+                        max_new_tokens=self.max_new_tokens, seed=self.seed + wave)
+
+    def rollout_sampling(self, wave: int, step: int) -> Sampling:
+        """The sampling of rollout step `step` of wave `wave`."""
+        return Sampling(temperature=self.rollout_temperature, top_p=self.top_p,
+                        max_new_tokens=self.max_new_tokens,
+                        seed=self.seed + 1_000_003 * (step + 1) + wave)

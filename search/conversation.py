@@ -1,0 +1,44 @@
+"""A sequence of turns as the chat the model trains on, with one flag per turn.
+
+The builders render through the agent's own `prompt(state)`, so training data
+reads exactly like what the agent saw when it acted. The agent's prompt must
+render each past turn as one assistant message (its completion), in order;
+`conversation` checks that, because the per-turn loss flags depend on it.
+
+Example:
+    >>> messages, flags = conversation(agent.prompt, "Reach the goal.", turns, [False, True])
+    >>> [m.role for m in messages][-1], flags[-1]
+    ('assistant', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from agentloop.agent import AgentState, Turn
+from agentloop.types import Message
+
+PromptFn = Callable[[AgentState], list[Message]]
+
+
+def conversation(prompt: PromptFn, instruction: str, turns: Sequence[Turn],
+                 train: Sequence[bool], role: str = "") -> tuple[list[Message], list[bool]]:
+    """Messages of `turns` (each: observation seen, completion given) and per-message flags.
+
+    `train[t]` says whether turn t's completion is trained; every other message
+    (system, user/environment) gets False.
+    """
+    if not turns or len(turns) != len(train):
+        raise ValueError(f"need one flag per turn and at least one turn; got {len(turns)} turns, "
+                         f"{len(train)} flags")
+    last = turns[-1]
+    state = AgentState(instruction, last.observation, tuple(turns[:-1]), role)
+    messages = list(prompt(state)) + [Message(role="assistant", content=last.completion)]
+    assistant = [i for i, m in enumerate(messages) if m.role == "assistant"]
+    if len(assistant) != len(turns):
+        raise ValueError(f"the agent's prompt rendered {len(assistant) - 1} assistant messages for "
+                         f"{len(turns) - 1} past turns; per-turn flags need one each")
+    flags = [False] * len(messages)
+    for index, flag in zip(assistant, train):
+        flags[index] = bool(flag)
+    return messages, flags

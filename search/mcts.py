@@ -1,0 +1,233 @@
+"""Monte Carlo Tree Search with self-critique (Agent Q section 4.2, Agent-R section 3.1),
+many trees at once.
+
+One simulation of one tree: select down the expanded nodes by UCB1 (or PUCT);
+expand the first unexpanded node with K proposals of the agent (duplicates
+merged, invalid actions kept: they are data too) and let the critic rank them;
+step into the best child by the same rule; roll out with the policy to a
+terminal state or the depth limit; back up the value as a running mean and
+re-mix `Q = alpha*Q_mcts + (1-alpha)*Q_critic`.
+
+Many trees run in synchronous waves: a wave does one simulation of every tree,
+with ONE `agent.propose` call for all expansions, ONE `critic.rank` call for
+all of their candidates, and one `propose` call per rollout step for all trees
+still rolling out. So the backend sees batches as large as the number of trees
+times K.
+
+Rollout steps are added to the tree (as `rollout` nodes, not yet expanded):
+every simulation then ends at a leaf that is a whole episode, which is what
+Agent-R's good/bad leaf paths and the SFT set are built from, and a later
+expansion of a rollout node reuses it (duplicates merge). So every node's
+visits equal the simulations through it: an internal node's visits are the sum
+of its children's.
+
+Example:
+    >>> trees = search_tasks(lambda: MazeEnv(), tasks, agent, critic, SearchConfig(simulations=16))
+    >>> best = max(trees[0].leaves(), key=lambda n: trees[0].node(n)["ret"])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from agentloop.agent import Agent, Proposal
+from agentloop.critic import Critic
+from agentloop.environments.protocol import Environment, Task
+from agentloop.search.branch import Cursor
+from agentloop.search.config import SearchConfig
+from agentloop.search.tree import Tree
+
+
+class MCTS:
+    """The search: an agent proposes, a critic ranks, the environment answers.
+
+    Args:
+        agent: proposes K candidate actions per state (batched).
+        critic: ranks candidates and, with value_source='critic', values leaves.
+            None searches without self-critique (Q = Q_mcts).
+        config: the search settings.
+    """
+
+    def __init__(self, agent: Agent, critic: Critic | None, config: SearchConfig):
+        if config.value_source == "critic" and critic is None:
+            raise ValueError("value_source='critic' needs a critic")
+        self.agent, self.critic, self.config = agent, critic, config
+        self.waves = 0
+        self.stats = {"expansions": 0, "rollout_steps": 0, "env_steps": 0, "propose_calls": 0,
+                      "critic_calls": 0}
+
+    def start(self, env: Environment, task: Task) -> Cursor:
+        """A new tree for `task`, its root the environment's first observation."""
+        observation = env.reset(task)
+        role = env.current_role() if hasattr(env, "current_role") else ""
+        config = self.config
+        tree = Tree.new(task.id, task.instruction, observation, role=role,
+                        env=getattr(env, "name", ""), alpha=config.alpha,
+                        value_source=config.value_source, config=config.model_dump())
+        return Cursor(env, task, tree)
+
+    def search(self, envs: Sequence[Environment], tasks: Sequence[Task]) -> list[Tree]:
+        """Search every task with its own environment instance, all trees at once."""
+        cursors = [self.start(env, task) for env, task in zip(envs, tasks, strict=True)]
+        self.run(cursors, [c.tree.root for c in cursors], self.config.simulations)
+        return [c.tree for c in cursors]
+
+    def run(self, cursors: Sequence[Cursor], starts: Sequence[str], simulations: int) -> None:
+        """`simulations` waves; simulations of tree i start at node `starts[i]`."""
+        for _ in range(simulations):
+            self.wave(cursors, starts)
+
+    def wave(self, cursors: Sequence[Cursor], starts: Sequence[str]) -> None:
+        """One simulation of every tree, LLM calls batched across trees."""
+        paths = [self.select(c.tree, s) for c, s in zip(cursors, starts)]
+        grow = [i for i, p in enumerate(paths) if not cursors[i].tree.node(p[-1])["done"]]
+        self.expand([(cursors[i], paths[i][-1]) for i in grow])
+        for i in grow:
+            paths[i].append(self.best_child(cursors[i].tree, paths[i][-1]))
+        self.rollout(cursors, paths)
+        for cursor, path, value in zip(cursors, paths, self.values(cursors, paths)):
+            self.backup(cursor.tree, path, value)
+        self.waves += 1
+
+    def select(self, tree: Tree, start: str) -> list[str]:
+        """Descend from `start` through expanded nodes to the first unexpanded or done one."""
+        path = [start]
+        while tree.node(path[-1])["expanded"] and not tree.node(path[-1])["done"]:
+            path.append(self.best_child(tree, path[-1]))
+        return path
+
+    def best_child(self, tree: Tree, node: str) -> str:
+        """The child maximising UCB1 or PUCT; ties go to the higher critic score, then the older."""
+        c, parent_visits = self.config.c, tree.node(node)["visits"]
+        children = tree.children(node)
+        priors = _priors([tree.node(ch)["q_critic"] for ch in children])
+
+        def score(pair: tuple[str, float]) -> tuple[float, float, int]:
+            child, prior = pair
+            data = tree.node(child)
+            if self.config.selection == "ucb1":
+                # Agent Q: Q(h,a) + c*sqrt(ln N(h) / (1 + N(h,a))); ln 0 taken as 0.
+                bonus = c * math.sqrt(math.log(max(parent_visits, 1)) / (1 + data["visits"]))
+            else:
+                # PUCT (AlphaZero) with the critic's normalised scores as the prior P.
+                bonus = c * prior * math.sqrt(parent_visits) / (1 + data["visits"])
+            return (data["q"] + bonus, data["q_critic"] or 0.0, -int(child))
+
+        return max(zip(children, priors), key=score)[0]
+
+    def expand(self, items: Sequence[tuple[Cursor, str]]) -> None:
+        """Propose K actions at every node of `items` (one call), step them, rank them (one call)."""
+        if not items:
+            return
+        states = [cursor.tree.state(node) for cursor, node in items]
+        proposals = self.agent.propose(states, self.config.k,
+                                       self.config.expansion_sampling(self.waves))
+        self.stats["propose_calls"] += 1
+        for (cursor, node), candidates in zip(items, proposals, strict=True):
+            known = {cursor.tree.edge(ch)["action"].strip(): ch for ch in cursor.tree.children(node)}
+            for proposal in candidates:
+                key = proposal.action.strip()
+                if key in known:
+                    cursor.tree.graph.edges[node, known[key]]["samples"] += 1
+                else:
+                    known[key] = self._step(cursor, node, proposal, rollout=False)
+            cursor.tree.node(node)["expanded"] = True
+            self.stats["expansions"] += 1
+        if self.critic is None:
+            return
+        children = [cursor.tree.children(node) for cursor, node in items]
+        actions = [[cursor.tree.edge(ch)["action"] for ch in chs]
+                   for (cursor, _), chs in zip(items, children)]
+        scores = self.critic.rank(states, actions)
+        self.stats["critic_calls"] += 1
+        for (cursor, _), chs, row in zip(items, children, scores, strict=True):
+            for child, score in zip(chs, row, strict=True):
+                cursor.tree.node(child)["q_critic"] = float(score)
+                self._mix(cursor.tree, child)
+
+    def rollout(self, cursors: Sequence[Cursor], paths: list[list[str]]) -> None:
+        """Roll every path on with the policy (K=1, lockstep) until it ends."""
+        step = 0
+        active = [i for i, p in enumerate(paths) if not cursors[i].tree.node(p[-1])["done"]]
+        while active:
+            states = [cursors[i].tree.state(paths[i][-1]) for i in active]
+            proposals = self.agent.propose(states, 1, self.config.rollout_sampling(self.waves, step))
+            self.stats["propose_calls"] += 1
+            for i, candidates in zip(active, proposals, strict=True):
+                cursor, node, proposal = cursors[i], paths[i][-1], candidates[0]
+                same = [ch for ch in cursor.tree.children(node)
+                        if cursor.tree.edge(ch)["action"].strip() == proposal.action.strip()]
+                paths[i].append(same[0] if same else self._step(cursor, node, proposal, rollout=True))
+                self.stats["rollout_steps"] += 1
+            active = [i for i in active if not cursors[i].tree.node(paths[i][-1])["done"]]
+            step += 1
+
+    def values(self, cursors: Sequence[Cursor], paths: Sequence[list[str]]) -> list[float]:
+        """The value each simulation backs up, read at its leaf."""
+        if self.config.value_source != "critic":
+            # The environment's return from the root (Agent Q backs up the 0/1 outcome).
+            return [c.tree.node(p[-1])["ret"] for c, p in zip(cursors, paths)]
+        # Inference: the critic's belief that the task is done; the reward is never read.
+        ask = [(c.tree, p[-1]) for c, p in zip(cursors, paths)
+               if c.tree.node(p[-1])["critic_value"] is None]
+        if ask:
+            for (tree, leaf), value in zip(ask, self.critic.value([t.state(n) for t, n in ask])):
+                tree.node(leaf)["critic_value"] = float(value)
+            self.stats["critic_calls"] += 1
+        return [c.tree.node(p[-1])["critic_value"] for c, p in zip(cursors, paths)]
+
+    def backup(self, tree: Tree, path: Sequence[str], value: float) -> None:
+        """Running mean of the backed-up values along the path (Agent Q: Q_tilde)."""
+        for node in path:
+            data = tree.node(node)
+            data["visits"] += 1
+            data["value_sum"] += value
+            data["q_mcts"] = data["value_sum"] / data["visits"]
+            self._mix(tree, node)
+
+    def _mix(self, tree: Tree, node: str) -> None:
+        data, alpha = tree.node(node), self.config.alpha
+        critic = data["q_critic"]
+        data["q"] = data["q_mcts"] if critic is None else alpha * data["q_mcts"] + (1 - alpha) * critic
+
+    def _step(self, cursor: Cursor, node: str, proposal: Proposal, rollout: bool) -> str:
+        result = cursor.step(node, proposal.action)
+        self.stats["env_steps"] += 1
+        env, tree = cursor.env, cursor.tree
+        depth = tree.node(node)["depth"] + 1
+        child = tree.add_child(
+            node, observation=result.observation, action=proposal.action,
+            completion=proposal.completion, token_ids=proposal.token_ids,
+            logprobs=proposal.logprobs, reward=result.reward, terminated=result.terminated,
+            truncated=result.truncated, invalid=bool(result.info.get("invalid")),
+            parse_error=proposal.parse_error, done=depth >= self.config.max_depth,
+            success=bool(result.info.get("success", result.terminated and result.reward >= 1.0)),
+            rollout=rollout, role=env.current_role() if hasattr(env, "current_role") else "")
+        cursor.remember(child)
+        return child
+
+
+def _priors(scores: Sequence[float | None]) -> list[float]:
+    """Critic scores normalised to sum to one (uniform when there are none)."""
+    known = [s or 0.0 for s in scores]
+    total = sum(known)
+    return [s / total for s in known] if total > 0 else [1.0 / len(scores)] * len(scores)
+
+
+def search_tasks(env_factory: Callable[[], Environment], tasks: Sequence[Task], agent: Agent,
+                 critic: Critic | None, config: SearchConfig,
+                 batch: int | None = None) -> list[Tree]:
+    """Search every task; `batch` trees at once (all when None), one environment per tree.
+
+    `env_factory()` must give a fresh, independent environment instance each call.
+
+    Example:
+        >>> trees = search_tasks(MazeEnv, MazeEnv().tasks("train")[:8], agent, critic, SearchConfig())
+    """
+    batch = batch or max(len(tasks), 1)
+    trees: list[Tree] = []
+    for start in range(0, len(tasks), batch):
+        group = tasks[start:start + batch]
+        trees += MCTS(agent, critic, config).search([env_factory() for _ in group], group)
+    return trees

@@ -1,0 +1,165 @@
+"""The search tree: a `networkx.DiGraph` whose nodes are states and edges are actions.
+
+Node attributes (a state): `observation`, `depth`, `parent` (the history
+pointer; None at the root), `visits`, `value_sum`, `q_mcts` (running mean of
+backed-up values), `q_critic` (the critic's score of the action that led
+here), `q` (the mix `alpha*q_mcts + (1-alpha)*q_critic`), `reward` (the
+environment's reward for the action that led here), `ret` (sum of rewards from
+the root), `terminated`, `truncated`, `done` (a leaf: terminated, truncated or
+at the depth limit), `success` (the environment said the task was solved), `expanded` (K candidates were proposed here), `rollout`
+(made by a simulation rather than an expansion), `critic_value` (the critic's
+estimate that the task is done, value_source='critic' only), `role`.
+
+Edge attributes (an action): `action`, `completion`, `token_ids`, `logprobs`
+(under the generating policy), `logprob` (their sum), `invalid`,
+`parse_error`, `samples` (how many of the K proposals were this action).
+
+Graph attributes: `task_id`, `instruction`, `env`, `alpha`, `value_source`.
+
+Environment snapshots live beside the graph in `Tree.snapshots` and are not
+saved: a loaded tree is for reading and building data, not for searching on.
+
+Example:
+    >>> tree = Tree.new(task_id="t1", instruction="Reach the goal.", observation="At (1, 1).")
+    >>> child = tree.add_child(tree.root, observation="At (1, 2).", action="move[right]")
+    >>> tree.path(child), tree.state(child).history[0].completion
+    (['0', '1'], 'move[right]')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from agentloop.agent import AgentState
+
+ROOT = "0"
+
+
+class Tree:
+    """A search tree over one task (see the module docstring for the attributes)."""
+
+    def __init__(self, graph: nx.DiGraph):
+        self.graph = graph
+        self.snapshots: dict[str, Any] = {}
+
+    @classmethod
+    def new(cls, task_id: str, instruction: str, observation: str, role: str = "",
+            **attributes: Any) -> Tree:
+        """A tree holding only its root state."""
+        graph = nx.DiGraph(task_id=task_id, instruction=instruction, **attributes)
+        graph.add_node(ROOT, **_node(observation, depth=0, parent=None, role=role))
+        return cls(graph)
+
+    @property
+    def root(self) -> str:
+        return ROOT
+
+    @property
+    def task_id(self) -> str:
+        return self.graph.graph["task_id"]
+
+    @property
+    def instruction(self) -> str:
+        return self.graph.graph["instruction"]
+
+    def node(self, node: str) -> dict[str, Any]:
+        return self.graph.nodes[node]
+
+    def edge(self, node: str) -> dict[str, Any]:
+        """The action that led to `node`."""
+        return self.graph.edges[self.node(node)["parent"], node]
+
+    def children(self, node: str) -> list[str]:
+        return list(self.graph.successors(node))
+
+    def add_child(self, parent: str, observation: str, action: str, completion: str | None = None,
+                  token_ids: tuple[int, ...] = (), logprobs: tuple[float, ...] = (),
+                  reward: float = 0.0, terminated: bool = False, truncated: bool = False,
+                  invalid: bool = False, parse_error: str | None = None, done: bool = False,
+                  success: bool = False, rollout: bool = False, role: str = "") -> str:
+        """Add the state reached from `parent` by `action`; returns its id."""
+        node = str(self.graph.number_of_nodes())
+        above = self.node(parent)
+        self.graph.add_node(node, **_node(
+            observation, depth=above["depth"] + 1, parent=parent, role=role, reward=float(reward),
+            ret=above["ret"] + float(reward), terminated=terminated, truncated=truncated,
+            done=done or terminated or truncated, success=success, rollout=rollout))
+        self.graph.add_edge(parent, node, action=action,
+                            completion=action if completion is None else completion,
+                            token_ids=list(token_ids), logprobs=list(logprobs),
+                            logprob=float(sum(logprobs)), invalid=invalid,
+                            parse_error=parse_error, samples=1)
+        return node
+
+    def path(self, node: str) -> list[str]:
+        """Node ids from the root to `node`, both included."""
+        path = [node]
+        while (parent := self.node(path[-1])["parent"]) is not None:
+            path.append(parent)
+        return path[::-1]
+
+    def state(self, node: str) -> AgentState:
+        """What the agent read at `node`: task, the turns that led here, the observation."""
+        path = self.path(node)
+        state = AgentState(self.instruction, self.node(ROOT)["observation"],
+                           role=self.node(ROOT)["role"])
+        for child in path[1:]:
+            state = state.then(self.edge(child)["completion"], self.node(child)["observation"])
+        return AgentState(state.instruction, state.observation, state.history,
+                          self.node(node)["role"])
+
+    def leaves(self) -> Iterator[str]:
+        """Nodes that end a simulated episode (done and visited), in id order."""
+        for node, data in self.graph.nodes(data=True):
+            if data["done"] and data["visits"] > 0 and self.graph.out_degree(node) == 0:
+                yield node
+
+    def to_json(self) -> dict[str, Any]:
+        return nx.node_link_data(self.graph, edges="edges")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Tree:
+        return cls(nx.node_link_graph(data, directed=True, multigraph=False, edges="edges"))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write node-link JSON atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(self.to_json()), encoding="utf-8")
+        os.replace(temporary, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Tree:
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _node(observation: str, depth: int, parent: str | None, role: str, reward: float = 0.0,
+          ret: float = 0.0, terminated: bool = False, truncated: bool = False,
+          done: bool = False, success: bool = False, rollout: bool = False) -> dict[str, Any]:
+    return dict(observation=observation, depth=depth, parent=parent, role=role, visits=0,
+                value_sum=0.0, q_mcts=0.0, q_critic=None, q=0.0, reward=reward, ret=ret,
+                terminated=terminated, truncated=truncated, done=done, success=success, expanded=False,
+                rollout=rollout, critic_value=None)
+
+
+def save_trees(trees: list[Tree], directory: str | os.PathLike) -> list[Path]:
+    """One `<task_id>.json` per tree under `directory` (the run directory's trees/)."""
+    directory = Path(directory)
+    return [tree.save(directory / f"{_filename(tree.task_id)}.json") for tree in trees]
+
+
+def load_trees(directory: str | os.PathLike) -> list[Tree]:
+    """Every tree saved under `directory`, in file-name order."""
+    return [Tree.load(path) for path in sorted(Path(directory).glob("*.json"))]
+
+
+def _filename(task_id: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in task_id)
