@@ -1,0 +1,61 @@
+"""Fixtures for the server and OpenAI-client tests: a tiny random llama with the
+default model's tokenizer (2 layers, hidden 64), served by the real
+`agentloop.server` over HTTP on a free port of 127.0.0.1.
+
+Test modules import the fixtures they use: `from serving_fixtures import ...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+MODEL_NAME = "tiny"
+
+
+def save_tiny_model(path: Path) -> Path:
+    """A random 2-layer llama with the default model's vocabulary and chat template."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from agentloop.model import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="module")
+def tiny_llm(tiny_dir):
+    from agentloop.transformers_backend import TransformersBackend
+
+    return TransformersBackend.from_pretrained(tiny_dir)
+
+
+@pytest.fixture(scope="module")
+def served(tiny_llm) -> Iterator[tuple[str, object]]:
+    """(base URL, the server's Batcher) of the tiny model served in a thread.
+
+    The batching window is wide (50 ms) so that concurrent test requests are
+    reliably merged."""
+    from agentloop.batcher import Batcher
+    from agentloop.server import running_server
+
+    batcher = Batcher(tiny_llm, window_s=0.05)
+    with running_server(tiny_llm, MODEL_NAME, tokenizer=tiny_llm.tokenizer, batcher=batcher) as url:
+        yield url, batcher
