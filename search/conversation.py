@@ -2,8 +2,8 @@
 
 The builders render through the agent's own `prompt(state)`, so training data
 reads exactly like what the agent saw when it acted. The agent's prompt must
-render each past turn as one assistant message (its completion), in order;
-`conversation` checks that, because the per-turn loss flags depend on it.
+render each past turn it shows as one assistant message holding the turn's
+completion; turns it leaves out (a shortened history) are not trained.
 
 Example:
     >>> messages, flags = conversation(agent.prompt, "Reach the goal.", turns, [False, True])
@@ -34,11 +34,13 @@ def conversation(prompt: PromptFn, instruction: str, turns: Sequence[Turn],
     last = turns[-1]
     state = AgentState(instruction, last.observation, tuple(turns[:-1]), role)
     messages = list(prompt(state)) + [Message(role="assistant", content=last.completion)]
-    assistant = [i for i, m in enumerate(messages) if m.role == "assistant"]
-    if len(assistant) != len(turns):
-        raise ValueError(f"the agent's prompt rendered {len(assistant) - 1} assistant messages for "
-                         f"{len(turns) - 1} past turns; per-turn flags need one each")
     flags = [False] * len(messages)
-    for index, flag in zip(assistant, train):
+    # Pair assistant messages with turns from the end: an agent that shortens long
+    # histories (ReActAgent's max_history) drops early turns or stands a summary in for
+    # them, and those are never trained.
+    assistant = [i for i, m in enumerate(messages) if m.role == "assistant"][::-1]
+    for index, turn, flag in zip(assistant, reversed(turns), reversed(list(train))):
+        if messages[index].content != turn.completion:
+            break
         flags[index] = bool(flag)
     return messages, flags

@@ -52,8 +52,8 @@ function render(id) {
   el.appendChild(kids);
   return el;
 }
-const top = render(tree.root); top.open = true;
-document.getElementById('tree').appendChild(top);
+const rootElement = render(tree.root); rootElement.open = true;
+document.getElementById("tree").appendChild(rootElement);
 """
 
 _STYLE = """

@@ -1,0 +1,106 @@
+"""Builders on a hand-built tree: the expected pairs, splices, flags and SFT set."""
+
+from __future__ import annotations
+
+import pytest
+from search_doubles import RandomMazeAgent
+
+from agentloop.search import (PairConfig, RevisionConfig, Tree, best_trajectories,
+                              revision_trajectories, step_pairs, trajectory)
+from agentloop.search.revisions import REVISION_THOUGHT
+
+PROMPT = RandomMazeAgent().prompt
+
+
+def hand_tree() -> Tree:
+    """root -a-> 1 -c-> 3 (return 1.0)        root -b-> 2 (return 0.0)
+                  1 -d-> 4 (return 0.0)        root -e-> 5 (never visited)"""
+    tree = Tree.new("t1", "Reach the goal.", "S0")
+    n1 = tree.add_child("0", "S1", "a", "Thought: A\nAction: a", (1,), (-0.5,))
+    n2 = tree.add_child("0", "S2", "b", "Thought: B\nAction: b", (2,), (-1.5,), done=True)
+    n3 = tree.add_child(n1, "goal", "c", "Thought: C\nAction: c", (3,), (-0.1,), reward=1.0,
+                        terminated=True, success=True)
+    n4 = tree.add_child(n1, "S4", "d", "Thought: D\nAction: d", (4,), (-2.0,), truncated=True)
+    tree.add_child("0", "S5", "e", "Thought: E\nAction: e")
+    stats = {"0": (3, 1 / 3), n1: (2, 0.5), n2: (1, 0.0), n3: (1, 1.0), n4: (1, 0.0)}
+    for node, (visits, q) in stats.items():
+        tree.node(node).update(visits=visits, q=q, q_mcts=q, value_sum=q * visits)
+    return tree
+
+
+def test_step_pairs_are_the_sibling_pairs_past_the_threshold():
+    pairs = step_pairs([hand_tree()], PROMPT, PairConfig(threshold=0.1), run="r", round=2)
+    assert [p.provenance.node_ids for p in pairs] == [("0", "1", "2"), ("1", "3", "4")]
+    root_pair, inner_pair = pairs
+    assert root_pair.prompt[-1].content == "Reach the goal.\nS0"
+    assert root_pair.chosen[0].content == "Thought: A\nAction: a"
+    assert root_pair.rejected[0].content == "Thought: B\nAction: b"
+    assert (root_pair.chosen_logprob, root_pair.rejected_logprob) == (-0.5, -1.5)
+    assert (root_pair.chosen_q, root_pair.rejected_q) == (0.5, 0.0)
+    assert [m.role for m in inner_pair.prompt] == ["system", "user", "assistant", "user"]
+    assert inner_pair.prompt[-1].content == "S1" and inner_pair.chosen[0].content.endswith("c")
+    assert root_pair.provenance.run == "r" and root_pair.provenance.round == 2
+    # |0.5 - 0.0| is not above 0.5; the unvisited child joins only with min_visits=0.
+    assert step_pairs([hand_tree()], PROMPT, PairConfig(threshold=0.5)) == [inner_pair.model_copy(
+        update={"provenance": inner_pair.provenance.model_copy(update={"run": "", "round": 0})})]
+    with_unvisited = step_pairs([hand_tree()], PROMPT, PairConfig(threshold=0.1, min_visits=0))
+    assert ("0", "1", "5") in [p.provenance.node_ids for p in with_unvisited]
+
+
+class ScriptedJudge:
+    def __init__(self, verdicts):
+        self.verdicts, self.seen = verdicts, []
+
+    def judge(self, paths):
+        self.seen.append([len(p.history) for p in paths])
+        return [self.verdicts[len(p.history)] for p in paths]
+
+
+def test_revisions_splice_bad_prefix_revision_and_good_continuation():
+    judge = ScriptedJudge({2: [0.9, 0.8], 1: [0.2]})
+    revisions = revision_trajectories([hand_tree()], PROMPT, judge, RevisionConfig(alpha=0.5))
+    assert judge.seen == [[1, 2]]  # both bad paths judged in one call
+    by_bad = {r.provenance.node_ids[1]: r for r in revisions}
+    # Bad leaf 2 (0.0) pairs with good leaf 3 (1.0) at the root; nothing judged bad -> t' = 0.
+    r2 = by_bad["2"]
+    assert r2.provenance.node_ids == ("0", "2", "3") and r2.revision_step == 0
+    assert [(m.role, m.content) for m in r2.messages] == [
+        ("system", "You walk mazes."), ("user", "Reach the goal.\nS0"),
+        ("assistant", "Thought: B\nAction: b"), ("user", "S2"), ("assistant", REVISION_THOUGHT),
+        ("user", "ok.\nS0"), ("assistant", "Thought: A\nAction: a"), ("user", "S1"),
+        ("assistant", "Thought: C\nAction: c")]
+    assert r2.train == (False, False, False, False, True, False, True, False, True)
+    # Bad leaf 4 shares node 1 with leaf 3; turn 0 is shared, so t' is turn 1 (judged bad).
+    r4 = by_bad["4"]
+    assert r4.provenance.node_ids == ("1", "4", "3") and r4.revision_step == 1
+    assert [m.content for m in r4.messages if m.role == "assistant"] == [
+        "Thought: A\nAction: a", "Thought: D\nAction: d", REVISION_THOUGHT, "Thought: C\nAction: c"]
+    assert [m.content for m in r4.messages if m.role == "user"][-1] == "ok.\nS1"
+    assert [f for f, m in zip(r4.train, r4.messages) if m.role == "assistant"] == [
+        False, False, True, True]
+    assert (r4.bad_reward, r4.good_reward) == (0.0, 1.0)
+
+
+def test_alpha_and_beta_rules():
+    judge = ScriptedJudge({2: [0.0, 0.0], 1: [0.0]})
+    assert revision_trajectories([hand_tree()], PROMPT, judge, RevisionConfig(alpha=1.01)) == []
+    tree = hand_tree()
+    tree.node("4").update(ret=0.85)  # within beta=0.2 of the good leaf: not bad
+    kept = revision_trajectories([tree], PROMPT, judge, RevisionConfig(alpha=0.5, beta=0.2))
+    assert [r.provenance.node_ids[1] for r in kept] == ["2"]
+    assert len(revision_trajectories([hand_tree()], PROMPT, judge,
+                                     RevisionConfig(max_per_tree=1))) == 1
+
+
+def test_best_trajectories_and_trajectory_records():
+    tree = hand_tree()
+    (good,) = best_trajectories([tree], PROMPT, min_reward=1.0)
+    assert good.kind == "good" and good.good_reward == 1.0
+    assert [f for f, m in zip(good.train, good.messages) if m.role == "assistant"] == [True, True]
+    assert not any(f for f, m in zip(good.train, good.messages) if m.role != "assistant")
+    assert best_trajectories([tree], PROMPT, min_reward=1.5) == []
+    record = trajectory(tree, "3", run="r", round=1)
+    assert [s.action for s in record.steps] == ["a", "c"] and record.success
+    assert record.reward == 1.0 and record.steps[0].observation == "S0"
+    assert record.steps[1].logprob == pytest.approx(-0.1)
+    assert record.provenance.node_ids == ("0", "1", "3")
