@@ -55,5 +55,33 @@ def serve(
         serve_llm(llm, host=host, port=port, model_name=model, tokenizer=llm.tokenizer)
 
 
+@app.command()
+def play(
+    env: str = typer.Argument("webshop", help="The environment to play: webshop."),
+    seed: int = typer.Option(0, help="Seed of the catalog and the tasks."),
+    products: int = typer.Option(10_000, help="Products in the generated catalog."),
+    difficulty: str = typer.Option("easy", help="easy, medium or hard."),
+    mode: str = typer.Option("compact", help="Observation mode: compact or text."),
+    split: str = typer.Option("test", help="Task split: train or test."),
+    task: int = typer.Option(0, help="Index of the task in the split."),
+    agent: str = typer.Option("human", help="human (type actions), expert or random (watch them)."),
+) -> None:
+    """Play an environment in the terminal: read the instruction, then type actions
+    such as search[red lipstick] or click[buy now] ('quit' stops).
+
+    Example: `agentloop play webshop --difficulty medium --task 3`, or
+    `agentloop play webshop --agent expert` to watch the scripted expert.
+    """
+    from agentloop.environments.webshop.play import play as play_webshop
+
+    if env != "webshop":
+        raise typer.BadParameter(f"{env!r} is not one of: webshop", param_hint="ENV")
+    try:
+        play_webshop(num_products=products, seed=seed, difficulty=difficulty, observation_mode=mode,
+                     split=split, task_index=task, agent=agent)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
 if __name__ == "__main__":
     app()
