@@ -14,53 +14,52 @@ Example:
 
 from __future__ import annotations
 
-_RULES = """You are shopping in a web store for the product that the instruction describes.
-Each turn, answer with one thought and one action, exactly in this format:
+_RULES = """You shop in a web store for the product the instruction describes.
+Answer each turn in exactly this format:
 Thought: <one short sentence>
 Action: <one action>
 
 Actions:
-- search[query]: on the search page, search with the product type and its key features.
-- click[element]: click an element shown in brackets: a product id such as click[B0K2M4XQ1Z], \
-an option value such as click[red], or click[buy now], click[next >], click[< prev], \
-click[back to search], click[description].
-Buy a product of the right type, with the asked features, below the price limit. \
-Click each option the instruction names (for example click[red]) before click[buy now]."""
+- search[query]: on the search page, search for the product type and features.
+- click[element]: click an element shown in brackets, e.g. a product id \
+click[B0K2M4XQ1Z], an option click[red], click[buy now], click[next >], click[< prev], \
+click[back to search].
+Pick a product of the right type with the asked features under the price limit, \
+click each option the instruction names, then click[buy now]."""
 
 _EXAMPLE_COMPACT = """Example:
 Instruction: i need a vegan rose lip balm, scent: mint, and price lower than 12.00 dollars
 Observation: Search page. Type search[your query] to look for products.
-Thought: I search for the product type and its feature.
+Thought: I search for the product.
 Action: search[vegan rose lip balm]
 Observation: Results for "vegan rose lip balm" (page 1 of 5):
 [B0K2M4XQ1Z] Lumora Vegan Rose Lip Balm $8.99
 [B07TQ2LM9A] Rose Lip Balm for Kids $14.99
-Thought: The first result is a vegan rose lip balm under 12 dollars.
+Thought: The first one matches and costs less than 12 dollars.
 Action: click[B0K2M4XQ1Z]
 Observation: Item B0K2M4XQ1Z: Lumora Vegan Rose Lip Balm
 Price: $8.99
 scent: [vanilla] [mint]
-Selected: none
-Thought: The instruction asks for scent mint.
+Thought: I need scent mint.
 Action: click[mint]
-Observation: Item B0K2M4XQ1Z: Lumora Vegan Rose Lip Balm ... Selected: scent mint
-Thought: Everything matches, so I buy it.
+Observation: ... Selected: scent mint
+Thought: Everything matches.
 Action: click[buy now]"""
 
 _EXAMPLE_TEXT = """Example:
-Observation: WebShop / Instruction: i need a vegan rose lip balm, scent: mint, and price \
-lower than 12.00 dollars / [Search]
-Thought: I search for the product type and its feature.
+Observation: WebShop Instruction: i need a vegan rose lip balm, scent: mint, and price \
+lower than 12.00 dollars [Search]
+Thought: I search for the product.
 Action: search[vegan rose lip balm]
-Observation: ... Page 1 (Total results: 50) [Next >] [B0K2M4XQ1Z] Lumora Vegan Rose Lip Balm $8.99 \
+Observation: ... [Next >] [B0K2M4XQ1Z] Lumora Vegan Rose Lip Balm $8.99 \
 [B07TQ2LM9A] Rose Lip Balm for Kids $14.99
-Thought: The first result is a vegan rose lip balm under 12 dollars.
+Thought: The first one matches and costs less than 12 dollars.
 Action: click[B0K2M4XQ1Z]
 Observation: ... [< Prev] scent [vanilla] [mint] ... Price: $8.99 ... [Buy Now]
-Thought: The instruction asks for scent mint.
+Thought: I need scent mint.
 Action: click[mint]
 Observation: ... Selected: scent mint ... [Buy Now]
-Thought: Everything matches, so I buy it.
+Thought: Everything matches.
 Action: click[buy now]"""
 
 

@@ -229,3 +229,12 @@ def test_task_data_is_plain_json():
     copy = Task(task.id, task.instruction, task.split, json.loads(json.dumps(task.data)))
     env = WebShopEnv(num_products=SMALL, difficulty="hard", num_tasks=5)
     assert play_expert(env, copy).reward == 1.0
+
+
+@pytest.mark.slow
+def test_expert_reaches_full_reward_on_the_100k_catalog():
+    for difficulty in ("easy", "medium", "hard"):
+        env = WebShopEnv(num_products=100_000, difficulty=difficulty, num_tasks=100)
+        for task in env.tasks("train") + env.tasks("test"):
+            assert play_expert(env, task).reward == 1.0, task.id
+        check_env(env)
