@@ -145,6 +145,7 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = build_scheduler(optimizer, config, total)
     state_dir, log_path = output_dir / STATE_DIR, output_dir / LOG_FILE
+    output_dir.mkdir(parents=True, exist_ok=True)
     start = load_state(state_dir, model, optimizer, scheduler)
     logs = _read_logs(log_path, start)
     _write_logs(log_path, logs)  # drop entries logged after the state we resumed from
