@@ -157,7 +157,6 @@ class WebShopEnv:
         self._state, self._goal = state
 
 
-
 def build_webshop_env(config: WebShopConfig) -> WebShopEnv:
     """Make a `WebShopEnv` from its config."""
     return WebShopEnv(num_products=config.num_products, seed=config.seed,

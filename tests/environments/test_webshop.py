@@ -238,3 +238,29 @@ def test_expert_reaches_full_reward_on_the_100k_catalog():
         for task in env.tasks("train") + env.tasks("test"):
             assert play_expert(env, task).reward == 1.0, task.id
         check_env(env)
+
+
+def test_one_env_interleaves_episodes_of_different_tasks_through_snapshots():
+    # The episode runner keeps one env and restores each episode's snapshot before its step.
+    env = WebShopEnv(num_products=SMALL, difficulty="medium", num_tasks=6)
+    tasks = env.tasks("test")
+    alone = [play_expert(env, task) for task in tasks]
+    plans = [list(result.actions) for result in alone]
+    states = []
+    for task in tasks:
+        env.reset(task)
+        states.append(env.snapshot())
+    rewards = [0.0] * len(tasks)
+    while any(plans):
+        for i, plan in enumerate(plans):
+            if plan:
+                env.restore(states[i])
+                rewards[i] = env.step(plan.pop(0)).reward
+                states[i] = env.snapshot()
+    assert rewards == [result.reward for result in alone] == [1.0] * len(tasks)
+
+
+def test_the_first_tasks_do_not_depend_on_how_many_are_asked_for():
+    few = WebShopEnv(num_products=SMALL, difficulty="hard", num_tasks=3).tasks("train")
+    many = WebShopEnv(num_products=SMALL, difficulty="hard", num_tasks=12).tasks("train")
+    assert [t.instruction for t in few] == [t.instruction for t in many[:3]]
