@@ -104,3 +104,16 @@ def test_best_trajectories_and_trajectory_records():
     assert record.reward == 1.0 and record.steps[0].observation == "S0"
     assert record.steps[1].logprob == pytest.approx(-0.1)
     assert record.provenance.node_ids == ("0", "1", "3")
+
+
+def test_flags_follow_a_shortened_history():
+    from agentloop.agent import Turn
+    from agentloop.react import ReActAgent
+    from agentloop.search.conversation import conversation
+
+    agent = ReActAgent(llm=None, max_history=2)
+    turns = [Turn(f"obs{i}", f"Action: step{i}") for i in range(5)]
+    messages, flags = conversation(agent.prompt, "Do it.", turns, [False, True, False, True, True])
+    trained = [m.content for m, f in zip(messages, flags) if f]
+    assert trained == ["Action: step3", "Action: step4"]  # step1 was dropped from the prompt
+    assert not any(f for m, f in zip(messages, flags) if m.role != "assistant")
