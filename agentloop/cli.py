@@ -83,5 +83,28 @@ def play(
         raise typer.BadParameter(str(error)) from error
 
 
+@app.command()
+def train(
+    data: str = typer.Argument(..., help="pairs.jsonl or revisions.jsonl of a run, or a TRL preference / messages JSONL file."),
+    overrides: list[str] = typer.Argument(None, help="Trainer settings such as lr=1e-5 epochs=2 beta=0.2 lora.r=16."),
+    output: str = typer.Option(..., "--output", "-o", help="Checkpoint directory to write; rerun the same command to resume."),
+    model: str = typer.Option("default", help='"default" (SmolLM2-135M-Instruct) or a local Hugging Face model directory.'),
+    method: str = typer.Option("dpo", help="dpo, ipo or simpo on preference pairs; sft on conversations."),
+) -> None:
+    """Train a model on an exported dataset (off-policy step-level DPO/IPO/SimPO, or
+    masked SFT) and write a Hugging Face checkpoint that every backend loads.
+
+    Example: `agentloop train runs/x/round-1/pairs.jsonl -o ckpt lr=5e-6 epochs=2`
+    """
+    from pydantic import ValidationError
+
+    from agentloop.trainers.files import train_from_file
+
+    try:
+        result = train_from_file(data, output, model=model, method=method, overrides=overrides or [])
+    except (ValueError, ValidationError) as error:
+        raise typer.BadParameter(str(error)) from error
+    typer.echo(f"{result.steps} steps, final loss {result.final_loss:.4f}; wrote {output}")
+
 if __name__ == "__main__":
     app()
