@@ -23,6 +23,41 @@ def version() -> None:
 
 
 @app.command()
+def rollout(
+    config: str = typer.Argument(None, help="YAML run config (omit for all defaults)."),
+    overrides: list[str] = typer.Argument(None, help="Dotted overrides such as env.difficulty=easy llm.dtype=bfloat16."),
+    split: str = typer.Option("test", help="Task split: train or test."),
+    tasks: int = typer.Option(16, help="How many tasks of the split to play (from the first)."),
+    output: str = typer.Option("rollouts.jsonl", "--output", "-o", help="Trajectories JSONL (appended; finished tasks are skipped on rerun)."),
+    greedy: bool = typer.Option(True, help="Greedy decoding (--no-greedy samples at agent.temperature)."),
+    concurrency: int = typer.Option(16, help="Episodes played at once (the LLM batch size)."),
+) -> None:
+    """Play tasks with the configured agent and write one trajectory per task to JSONL,
+    with the log-probs of every generated token; prints the success rate.
+
+    Example: `agentloop rollout examples/default.yaml env.difficulty=easy --tasks 50 -o test.jsonl`
+    """
+    from agentloop.components import agent_sampling, build_agent, build_env, build_llm
+    from agentloop.config import ConfigError, load_config
+    from agentloop.runner import run_episodes
+
+    try:
+        run_config = load_config(config, overrides or [])
+    except ConfigError as error:
+        raise typer.BadParameter(str(error)) from error
+    env = build_env(run_config.env)
+    llm = build_llm(run_config.llm)
+    agent = build_agent(run_config.agent, llm, env)
+    chosen = list(env.tasks(split))[:tasks]
+    trajectories = run_episodes(env, chosen, agent, max_steps=run_config.agent.max_steps,
+                                concurrency=concurrency, sampling=agent_sampling(run_config.agent, greedy),
+                                output=output)
+    successes = sum(t.success for t in trajectories)
+    mean_reward = sum(t.reward for t in trajectories) / max(1, len(trajectories))
+    typer.echo(f"{successes}/{len(trajectories)} succeeded, mean reward {mean_reward:.3f}; wrote {output}")
+
+
+@app.command()
 def serve(
     model: str = typer.Argument("default", help='"default" (SmolLM2-135M-Instruct) or a local Hugging Face model directory.'),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
@@ -81,6 +116,132 @@ def play(
                      split=split, task_index=task, agent=agent)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
+
+
+@app.command()
+def search(
+    config: str = typer.Argument(None, help="YAML run config (omit for all defaults)."),
+    overrides: list[str] = typer.Argument(None, help="Dotted overrides such as search.simulations=16 search.value_source=critic."),
+    split: str = typer.Option("train", help="Task split: train or test."),
+    tasks: int = typer.Option(20, help="How many tasks of the split to search (from the first)."),
+    output: str = typer.Option("search-out", "--output", "-o", help="Directory for trees/ and trajectories.jsonl."),
+    batch: int = typer.Option(0, help="Trees searched at once (0: all)."),
+) -> None:
+    """Search tasks with MCTS and self-critique; write one tree per task and the trajectories.
+
+    With search.value_source=reward (data collection) every simulated episode is
+    written and the success rate is the share of tasks whose tree holds a success.
+    With critic or oracle it acts after searching (policy + MCTS at inference) and
+    the success rate is that of the episodes acted out.
+
+    Example: `agentloop search examples/default.yaml search.simulations=8 --tasks 20 -o runs/s`
+    """
+    from pathlib import Path
+
+    from agentloop.components import build_agent, build_env, build_llm
+    from agentloop.config import ConfigError, load_config
+    from agentloop.critic import build_critic
+    from agentloop.jsonl import write_jsonl
+    from agentloop.search import save_trees, search_tasks, solve_tasks, trajectories
+
+    try:
+        run_config = load_config(config, overrides or [])
+    except ConfigError as error:
+        raise typer.BadParameter(str(error)) from error
+    env = build_env(run_config.env)
+    llm = build_llm(run_config.llm)
+    agent = build_agent(run_config.agent, llm, env)
+    critic = build_critic(run_config.critic, llm)
+    chosen = list(env.tasks(split))[:tasks]
+    factory = lambda: build_env(run_config.env)  # noqa: E731 (one env per tree)
+    out = Path(output)
+    setting = run_config.search.value_source
+    if setting == "reward":
+        trees = search_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
+        records = [t for tree in trees for t in trajectories(tree)]
+        solved = sum(any(tree.node(n)["success"] for n in tree.leaves()) for tree in trees)
+    else:
+        results = solve_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
+        trees, records = [r.tree for r in results], [r.trajectory for r in results]
+        solved = sum(r.trajectory.success for r in results)
+    save_trees(trees, out / "trees")
+    write_jsonl(out / "trajectories.jsonl", records)
+    typer.echo(f"{setting}: {solved}/{len(chosen)} tasks solved; wrote {out}/trees and "
+               f"{out}/trajectories.jsonl ({len(records)} trajectories)")
+
+
+@app.command()
+def build(
+    trees: str = typer.Argument(..., help="Directory of tree JSON files (from `agentloop search`)."),
+    config: str = typer.Argument(None, help="YAML run config: the agent's prompt format (and the judge's model)."),
+    overrides: list[str] = typer.Argument(None, help="Dotted overrides."),
+    output: str = typer.Option("data", "--output", "-o", help="Directory for pairs.jsonl, revisions.jsonl, best.jsonl."),
+    data: str = typer.Option("pairs,revisions,best", help="Comma-separated: pairs, revisions, best."),
+    threshold: float = typer.Option(0.1, help="Pairs: smallest Q difference."),
+    alpha: float = typer.Option(0.5, help="Revisions: a good leaf's return reaches alpha."),
+    beta: float = typer.Option(0.2, help="Revisions: a bad leaf is at least beta below its good one."),
+    min_reward: float = typer.Option(1.0, help="Best: smallest return of a kept trajectory."),
+) -> None:
+    """Turn search trees into training data: step-level pairs (Agent Q, TRL conversational
+    preference JSONL), revision trajectories (Agent-R; the model judges the bad steps) and
+    best trajectories (SFT).
+
+    Example: `agentloop build runs/s/trees examples/default.yaml -o runs/s/data --data pairs,best`
+    """
+    from pathlib import Path
+
+    from agentloop.components import build_agent, build_env, build_llm
+    from agentloop.config import ConfigError, load_config
+    from agentloop.critic import build_critic
+    from agentloop.jsonl import write_jsonl
+    from agentloop.search import (PairConfig, RevisionConfig, best_trajectories, load_trees,
+                                  revision_trajectories, step_pairs)
+
+    kinds = {k.strip() for k in data.split(",") if k.strip()}
+    if not kinds or kinds - {"pairs", "revisions", "best"}:
+        raise typer.BadParameter(f"{data!r}: use pairs, revisions and/or best", param_hint="--data")
+    try:
+        run_config = load_config(config, overrides or [])
+    except ConfigError as error:
+        raise typer.BadParameter(str(error)) from error
+    loaded = load_trees(trees)
+    # The prompt needs no model; only the Agent-R judge does.
+    llm = build_llm(run_config.llm) if "revisions" in kinds else None
+    agent = build_agent(run_config.agent, llm, build_env(run_config.env))
+    out = Path(output)
+    if "pairs" in kinds:
+        pairs = step_pairs(loaded, agent.prompt, PairConfig(threshold=threshold))
+        typer.echo(f"{len(pairs)} pairs -> {write_jsonl(out / 'pairs.jsonl', pairs)}")
+    if "revisions" in kinds:
+        revisions = revision_trajectories(loaded, agent.prompt, build_critic(run_config.critic, llm),
+                                          RevisionConfig(alpha=alpha, beta=beta))
+        typer.echo(f"{len(revisions)} revisions -> {write_jsonl(out / 'revisions.jsonl', revisions)}")
+    if "best" in kinds:
+        best = best_trajectories(loaded, agent.prompt, min_reward=min_reward)
+        typer.echo(f"{len(best)} best trajectories -> {write_jsonl(out / 'best.jsonl', best)}")
+
+
+@app.command("show-tree")
+def show_tree(
+    tree: str = typer.Argument(..., help="A tree JSON file (from `agentloop search`)."),
+    png: str = typer.Option(None, help="Write a PNG drawing here."),
+    html: str = typer.Option(None, help="Write a self-contained HTML page here (open it offline)."),
+    max_nodes: int = typer.Option(150, help="PNG: draw at most this many (most visited) nodes."),
+) -> None:
+    """Draw a search tree: a PNG for reports and/or an HTML page where you open nodes to
+    read observations, actions and critic scores.
+
+    Example: `agentloop show-tree runs/s/trees/ws-train-0.json --png t.png --html t.html`
+    """
+    from agentloop.search import Tree, draw_png, write_html
+
+    if not png and not html:
+        raise typer.BadParameter("give --png and/or --html")
+    loaded = Tree.load(tree)
+    if png:
+        typer.echo(f"wrote {draw_png(loaded, png, max_nodes=max_nodes)}")
+    if html:
+        typer.echo(f"wrote {write_html(loaded, html)}")
 
 
 @app.command()

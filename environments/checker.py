@@ -1,7 +1,8 @@
 """`check_env`: verify that an environment keeps the Environment contract.
 
 It checks types, repeatability (the same task and actions give the same
-observations and rewards), snapshot/restore equivalence, that invalid actions
+observations and rewards), snapshot/restore equivalence (also after another
+task was started in between: a snapshot holds the whole episode), that invalid actions
 are answered (never raised) and change nothing, that an episode ends with
 `terminated` or `truncated` and not both, and, for multi-agent environments,
 that the acting role is always one of `roles`. Concrete actions are taken from
@@ -86,19 +87,21 @@ def check_env(env: Environment, episodes: int = 3, max_steps: int = 30, seed: in
         first = _rollout(env, task, seed + index, max_steps)
         second = _rollout(env, task, seed + index, max_steps)
         _require(first == second, f"task {task.id}: same actions gave different results")
-        _check_snapshot(env, task, [entry[0] for entry in first[1:]])
+        other = tasks[(index + 1) % len(tasks)]
+        _check_snapshot(env, task, other, [entry[0] for entry in first[1:]])
         _check_invalid(env, task)
         if isinstance(env, MultiAgentEnvironment):
             _check_roles(env, task, seed + index, max_steps)
 
 
-def _check_snapshot(env: Environment, task: Task, actions: list[str]) -> None:
+def _check_snapshot(env: Environment, task: Task, other: Task, actions: list[str]) -> None:
     env.reset(task)
     split = len(actions) // 2
     _replay(env, actions[:split])
     state = env.snapshot()
     expected = _replay(env, actions[split:])
     for _ in range(2):  # a snapshot must survive being restored more than once
+        env.reset(other)  # and hold the whole episode, task included (one env, many episodes)
         env.restore(state)
         _require(_replay(env, actions[split:]) == expected,
                  f"task {task.id}: restore did not reproduce the episode")

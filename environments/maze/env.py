@@ -75,12 +75,20 @@ class MazeEnv:
     """
 
     name = "maze"
+    action_verbs = ("move",)
+    system_prompt = (
+        "You walk through a grid maze to reach the goal. Positions are (row, column); "
+        "rows grow downward. Each turn, write one line 'Thought: <reasoning>' and one line "
+        "'Action: move[up]', 'Action: move[down]', 'Action: move[left]' or 'Action: move[right]'. "
+        "Only open directions can be taken.\n\nExample:\nObservation: You are at (1, 1). The goal is at "
+        "(1, 3). Open directions: right, down.\nThought: The goal is to the right.\nAction: move[right]"
+    )
 
     def __init__(self, size: int = 7, num_tasks: int = 20, max_steps: int = 20, seed: int = 0):
         if size < 5 or size % 2 == 0:
             raise ValueError(f"size must be odd and >= 5, got {size}")
         self.size, self.num_tasks, self.max_steps, self.seed = size, num_tasks, max_steps, seed
-        self._cells: set[tuple[int, int]] = set()
+        self._cells: frozenset[tuple[int, int]] = frozenset()
         self._goal = self._pos = (1, 1)
         self._steps = 0
         self._done = False
@@ -96,13 +104,13 @@ class MazeEnv:
         cells = _carve(self.size, rng)
         rooms = sorted(c for c in cells if c[0] % 2 == 1 and c[1] % 2 == 1)
         start, goal = rng.sample(rooms, 2)
-        instruction = f"Walk from {start} to the goal at {goal}."
+        instruction = f"Maze {seed}: walk from {start} to the goal at {goal}."
         return Task(id=f"maze-{split}-{seed}", instruction=instruction, split=split,
                     data={"cells": sorted(cells), "start": start, "goal": goal,
                           "optimal": len(shortest_path(cells, start, goal))})
 
     def reset(self, task: Task) -> str:
-        self._cells = {tuple(c) for c in task.data["cells"]}
+        self._cells = frozenset(tuple(c) for c in task.data["cells"])
         self._pos, self._goal = tuple(task.data["start"]), tuple(task.data["goal"])
         self._steps, self._done = 0, False
         return self._observe()
@@ -140,7 +148,9 @@ class MazeEnv:
         return StepResult(self._observe(), 0.0, False, truncated, {})
 
     def snapshot(self) -> tuple:
-        return (self._pos, self._steps, self._done)
+        # The whole episode, maze included (the cell set is shared, never mutated),
+        # so one env object can interleave many episodes.
+        return (self._cells, self._goal, self._pos, self._steps, self._done)
 
     def restore(self, state: tuple) -> None:
-        self._pos, self._steps, self._done = state
+        self._cells, self._goal, self._pos, self._steps, self._done = state

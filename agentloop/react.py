@@ -1,0 +1,97 @@
+"""`ReActAgent`: thought + action over any LLM backend (Yao et al. 2023, ReAct).
+
+The conversation the model reads is: the environment's system prompt, the task
+and first observation as a user message, then each past completion (assistant)
+and the observation it led to (user). Older turns beyond `max_history` are
+dropped (their count is stated) so prompts stay short on small models.
+
+Example:
+    >>> agent = ReActAgent(llm, system_prompt=env.system_prompt, verbs=("search", "click"))
+    >>> proposals = agent.propose([state_a, state_b], k=4)   # one batched LLM call
+    >>> proposals[0][0].action
+    'search[red shoes]'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from agentloop.agent import AgentState, Proposal
+from agentloop.llm import LLM, Sampling
+from agentloop.parsing import parse_action
+from agentloop.types import Message
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are an agent acting in a text environment. At each turn, write one line "
+    "'Thought: <your reasoning>' and then one line 'Action: <action>'."
+)
+DEFAULT_SAMPLING = Sampling(temperature=1.0, top_p=0.95, max_new_tokens=64, stop=("\nObservation",))
+_VERB = re.compile(r"^\s*([A-Za-z_]\w*)\s*\[")
+
+
+def verbs_of(actions: Sequence[str]) -> tuple[str, ...]:
+    """The action verbs in a list such as `["search[...]", "click[buy now]"]`."""
+    found = (_VERB.match(a) for a in actions)
+    return tuple(sorted({m.group(1).lower() for m in found if m}))
+
+
+class ReActAgent:
+    """A ReAct agent: the LLM writes a thought and an action; the parser reads the action.
+
+    Args:
+        llm: any backend implementing the LLM protocol.
+        system_prompt: how to act in the environment (environments provide
+            `env.system_prompt`).
+        verbs: the action verbs the parser accepts (empty: any `verb[...]`).
+        max_history: most past turns kept in the prompt.
+        sampling: default sampling for `propose`.
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        verbs: Sequence[str] = (),
+        max_history: int = 6,
+        sampling: Sampling = DEFAULT_SAMPLING,
+    ):
+        self.llm = llm
+        self.system_prompt = system_prompt
+        self.verbs = tuple(verbs)
+        self.max_history = max_history
+        self.sampling = sampling
+
+    def prompt(self, state: AgentState) -> list[Message]:
+        turns = list(state.history) + [None]  # None marks the current observation
+        first = state.history[0].observation if state.history else state.observation
+        opening = first if state.instruction in first else f"Instruction: {state.instruction}\n\n{first}"
+        messages = [Message(role="system", content=self.system_prompt)]
+        kept = turns[-(self.max_history + 1):]
+        dropped = len(turns) - len(kept)
+        if dropped:
+            messages.append(Message(role="user", content=opening))
+            messages.append(Message(role="assistant", content=f"(I took {dropped} earlier steps.)"))
+        for index, turn in enumerate(kept):
+            observation = turn.observation if turn else state.observation
+            is_first = dropped == 0 and index == 0
+            content = opening if is_first else f"Observation: {observation}"
+            messages.append(Message(role="user", content=content))
+            if turn:
+                messages.append(Message(role="assistant", content=turn.completion))
+        return messages
+
+    def propose(
+        self, states: Sequence[AgentState], k: int = 1, sampling: Sampling | None = None
+    ) -> list[list[Proposal]]:
+        if not states:
+            return []
+        outputs = self.llm.generate([self.prompt(s) for s in states], n=k, sampling=sampling or self.sampling)
+        return [[self._proposal(c.text, c.token_ids, c.logprobs) for c in completions]
+                for completions in outputs]
+
+    def _proposal(self, text: str, token_ids: tuple[int, ...], logprobs: tuple[float, ...]) -> Proposal:
+        completion = text.split("\nObservation")[0].strip()
+        parsed = parse_action(completion, self.verbs)
+        action = parsed.action if parsed.action is not None else completion
+        return Proposal(completion, action, token_ids, logprobs, parsed.error)
