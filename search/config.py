@@ -47,18 +47,20 @@ class SearchConfig(BaseModel):
     """Sampling temperature of the policy rollout (simulation) steps."""
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     """Nucleus sampling for expansion and rollouts."""
-    max_new_tokens: int = Field(96, gt=0, le=4096)
+    max_new_tokens: int = Field(64, gt=0, le=4096)
     """Most tokens the agent generates per action."""
+    stop: tuple[str, ...] = ("\nObservation",)
+    """Generation of one turn ends at these strings (a ReAct turn ends before "Observation")."""
     seed: int = 0
     """Seed of the first wave; wave i uses seed + i, so a search repeats exactly."""
 
     def expansion_sampling(self, wave: int) -> Sampling:
         """The sampling of wave `wave`'s expansion call."""
         return Sampling(temperature=self.temperature, top_p=self.top_p,
-                        max_new_tokens=self.max_new_tokens, seed=self.seed + wave)
+                        max_new_tokens=self.max_new_tokens, stop=self.stop, seed=self.seed + wave)
 
     def rollout_sampling(self, wave: int, step: int) -> Sampling:
         """The sampling of rollout step `step` of wave `wave`."""
         return Sampling(temperature=self.rollout_temperature, top_p=self.top_p,
-                        max_new_tokens=self.max_new_tokens,
+                        max_new_tokens=self.max_new_tokens, stop=self.stop,
                         seed=self.seed + 1_000_003 * (step + 1) + wave)

@@ -76,7 +76,8 @@ def splices(tree: Tree, config: RevisionConfig) -> list[Splice]:
     good = [n for n in leaves if tree.node(n)["ret"] >= config.alpha]
     out = []
     for bad in leaves:
-        partners = [g for g in good if tree.node(bad)["ret"] <= tree.node(g)["ret"] - config.beta]
+        partners = [g for g in good
+                    if g != bad and tree.node(bad)["ret"] <= tree.node(g)["ret"] - config.beta]
         if not partners:
             continue
         bad_path = tree.path(bad)

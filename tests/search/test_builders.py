@@ -90,6 +90,9 @@ def test_alpha_and_beta_rules():
     assert [r.provenance.node_ids[1] for r in kept] == ["2"]
     assert len(revision_trajectories([hand_tree()], PROMPT, judge,
                                      RevisionConfig(max_per_tree=1))) == 1
+    # beta=0 makes equal returns a pair, but never a leaf with itself.
+    loose = revision_trajectories([hand_tree()], PROMPT, judge, RevisionConfig(alpha=0.0, beta=0.0))
+    assert all(len(set(r.provenance.node_ids)) == 3 for r in loose) and len(loose) == 2
 
 
 def test_best_trajectories_and_trajectory_records():
