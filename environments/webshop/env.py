@@ -15,7 +15,7 @@ Example:
     >>> env = WebShopEnv(num_products=2000, difficulty="easy")
     >>> task = env.tasks("train")[0]
     >>> print(env.reset(task))
-    Search page. Type search[your query] to look for products.
+    You are on the search page.
     >>> env.step("search[" + task.data["query"] + "]").observation
 """
 

@@ -8,7 +8,7 @@ prefill dominates the cost of a step for the default 135M model.
 
 Example:
     >>> render(state, catalog, instruction, mode="compact")
-    'Search page. Type search[your query] to look for products.'
+    'You are on the search page.'
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ def _selected(state: ShopState) -> str:
 def render_compact(state: ShopState, catalog: Catalog) -> str:
     """The short observation of the current page."""
     if state.page == "search":
-        return "Search page. Type search[your query] to look for products."
+        # No action template here: the 135M default model copied a shown
+        # "search[your query]" literally.
+        return "You are on the search page."
     if state.page == "results":
         if not state.results:
             return f'No results for "{state.query}". click[back to search] and try other words.'
