@@ -11,7 +11,7 @@ Example:
     >>> catalog = generate_catalog(1000, seed=0)
     >>> product = catalog.products[0]
     >>> product.id, product.type, product.price
-    >>> catalog.by_id[product.id] is product
+    >>> catalog.get(product.id.lower()) is product   # ids are case-insensitive
     True
 """
 
