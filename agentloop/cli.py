@@ -23,6 +23,55 @@ def version() -> None:
 
 
 @app.command()
+def run(
+    config: str = typer.Argument(None, help="YAML run config (omit for all defaults)."),
+    overrides: list[str] = typer.Argument(None, help="Dotted overrides such as loop.rounds=3 search.simulations=16."),
+    allow_changed_config: bool = typer.Option(False, help="Resume even though the config differs from the saved one."),
+) -> None:
+    """Run (or resume) the self-improvement loop: evaluate the starting model, then for
+    each round collect (MCTS on train tasks) -> build (pairs, revisions, best) -> train ->
+    evaluate. Writes runs/NAME/ and ends by printing the table of all rounds.
+
+    Re-running the same command after a crash or Ctrl-C continues from the last
+    finished phase. Example: `agentloop run examples/default.yaml loop.rounds=3`
+    """
+    from agentloop.config import ConfigError, load_config
+    from agentloop.loop import run_rounds
+    from agentloop.model import ModelNotFoundError, resolve_model
+    from agentloop.report import read_metrics, round_table
+    from agentloop.rundir import ConfigChangedError
+
+    try:
+        run_config = load_config(config, overrides or [])
+        if run_config.llm.kind != "openai":
+            resolve_model(run_config.llm.model)  # fail now, not after the first phase
+    except (ConfigError, ModelNotFoundError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        directory = run_rounds(run_config, allow_changed=allow_changed_config)
+    except ConfigChangedError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(round_table(read_metrics(directory.root)))
+    typer.echo(f"\nrun directory: {directory.root}")
+
+
+@app.command()
+def report(run_dir: str = typer.Argument(..., help="A run directory, e.g. runs/default.")) -> None:
+    """Print the table of all rounds of a run (and rewrite its report.md and plots)."""
+    from pathlib import Path
+
+    from agentloop.report import read_metrics, round_table
+
+    root = Path(run_dir)
+    if not (root / "metrics.jsonl").is_file():
+        typer.echo(f"error: {root} has no metrics.jsonl (not a run directory, or nothing finished yet)", err=True)
+        raise typer.Exit(2)
+    typer.echo(round_table(read_metrics(root)))
+
+
+@app.command()
 def rollout(
     config: str = typer.Argument(None, help="YAML run config (omit for all defaults)."),
     overrides: list[str] = typer.Argument(None, help="Dotted overrides such as env.difficulty=easy llm.dtype=bfloat16."),

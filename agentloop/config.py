@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agentloop.critic import CriticConfig
 from agentloop.environments.webshop import WebShopConfig
 from agentloop.search.config import SearchConfig
+from agentloop.search.pairs import PairConfig
+from agentloop.search.revisions import RevisionConfig
 from agentloop.trainers.config import DPOConfig, SFTConfig
 
 
@@ -108,6 +110,17 @@ class AgentConfig(Section):
     """Agent turns per episode before it is cut off."""
 
 
+class BuildConfig(Section):
+    """How finished trees become training data."""
+
+    pairs: PairConfig = Field(default_factory=PairConfig)
+    """Agent Q step-level pairs."""
+    revisions: RevisionConfig = Field(default_factory=RevisionConfig)
+    """Agent-R revision trajectories."""
+    best_min_reward: float = 1.0
+    """A tree's best path becomes an SFT example when its return reaches this (rejection sampling)."""
+
+
 class TrainerConfig(Section):
     """How each round trains: DPO on the step pairs, SFT on revisions/best trajectories."""
 
@@ -134,6 +147,8 @@ class LoopConfig(Section):
     """Datasets built from the trees and trained on."""
     evaluate_mcts: bool = False
     """Also evaluate policy + MCTS at inference (critic values, no test reward)."""
+    search_batch: int = Field(8, gt=0)
+    """Trees searched at once (their LLM calls batched); a crash loses at most one group."""
     seed: int = 0
     """Seed of sampling and training."""
 
@@ -146,6 +161,7 @@ class RunConfig(Section):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     critic: CriticConfig = Field(default_factory=CriticConfig)
+    build: BuildConfig = Field(default_factory=BuildConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
 
