@@ -64,7 +64,7 @@ class MCTS:
         config = self.config
         tree = Tree.new(task.id, task.instruction, observation, role=role,
                         env=getattr(env, "name", ""), alpha=config.alpha,
-                        value_source=config.value_source, config=config.model_dump())
+                        value_source=config.value_source, config=config.model_dump(mode="json"))
         return Cursor(env, task, tree)
 
     def search(self, envs: Sequence[Environment], tasks: Sequence[Task]) -> list[Tree]:

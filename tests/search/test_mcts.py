@@ -137,3 +137,16 @@ def test_invalid_and_unparsed_actions_are_kept_as_children():
     assert any(e["invalid"] and e["parse_error"] for e in edges)
     assert any(e["invalid"] and not e["parse_error"] for e in edges)  # walls
     assert any(e["samples"] > 1 for e in edges)  # duplicates merged and counted
+
+
+def test_puct_uses_the_critic_as_prior():
+    task = maze_task(4, 6)
+    critic = DistanceCritic([task])
+    config = SearchConfig(simulations=16, k=6, c=2.0, alpha=1.0, selection="puct", max_depth=10)
+    tree = search_tasks(lambda: MazeEnv(size=7), [task], RandomMazeAgent(seed=14), critic, config)[0]
+    _check_tree(tree, 16)
+    # With Q_mcts 0 everywhere before a success, the prior decides: the critic's favourite
+    # root child gets the most visits.
+    children = tree.children(tree.root)
+    favourite = max(children, key=lambda c: tree.node(c)["q_critic"])
+    assert tree.node(favourite)["visits"] == max(tree.node(c)["visits"] for c in children)
