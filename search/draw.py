@@ -70,7 +70,8 @@ def draw_png(tree: Tree, path: str | os.PathLike, max_nodes: int = 150,
         axes.plot([x0, x1], [y0, y1], color="tab:red" if edge["invalid"] else "0.6",
                   linestyle="--" if edge["invalid"] else "-", linewidth=0.8, zorder=1)
         text = edge["action"][:label_chars]
-        axes.text((x0 + x1) / 2, (y0 + y1) / 2, text, fontsize=6, ha="center", va="center",
+        # Two thirds of the way down, so the labels of siblings do not overlap at the parent.
+        axes.text((x0 + 2 * x1) / 3, (y0 + 2 * y1) / 3, text, fontsize=6, ha="center", va="center",
                   bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8), zorder=2)
     nodes = sorted(keep, key=int)
     xs, ys = [pos[n][0] for n in nodes], [pos[n][1] for n in nodes]
