@@ -92,7 +92,9 @@ class OpenAIBackend:
         if isinstance(prompt, str):
             return prompt
         if self.tokenizer is None:
-            raise ValueError("rendering a chat prompt needs the model's tokenizer: OpenAIBackend(..., tokenizer=PATH)")
+            raise ValueError(
+                "rendering a chat prompt needs the model's tokenizer: OpenAIBackend(..., tokenizer=PATH)"
+            )
         return render_prompt(self.tokenizer, prompt)
 
     def generate(
@@ -101,7 +103,7 @@ class OpenAIBackend:
         sampling = sampling or Sampling()
         texts = [i for i, p in enumerate(prompts) if isinstance(p, str)]
         chats = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
-        chunks = [texts[s : s + self.prompts_per_request] for s in range(0, len(texts), self.prompts_per_request)]
+        chunks = self._chunks(texts)
         calls: list[Callable[[], list[list[Completion]]]] = []
         for chunk in chunks:
             calls.append(lambda chunk=chunk: self._complete([prompts[i] for i in chunk], n, sampling))
@@ -121,7 +123,7 @@ class OpenAIBackend:
         fulls = [h + c for h, c in zip(heads, continuations)]
         # Each distinct text once: many continuations often share one prompt.
         unique = list(dict.fromkeys(t for t in heads + fulls if t))
-        chunks = [unique[s : s + self.prompts_per_request] for s in range(0, len(unique), self.prompts_per_request)]
+        chunks = self._chunks(unique)
         echoed = [e for answer in self._run_all([lambda c=c: self._echo(c) for c in chunks]) for e in answer]
         tokens = dict(zip(unique, echoed))
         scores = []
@@ -137,7 +139,11 @@ class OpenAIBackend:
     def _extensions(self) -> dict[str, Any]:
         if not self.vllm_extensions:
             return {}
-        return {"include_stop_str_in_output": True, "return_tokens_as_token_ids": True, "return_token_ids": True}
+        return {
+            "include_stop_str_in_output": True,
+            "return_tokens_as_token_ids": True,
+            "return_token_ids": True,
+        }
 
     def _sampling_fields(self, n: int, sampling: Sampling) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -192,6 +198,10 @@ class OpenAIBackend:
             out.append((ids, list(logprobs.get("token_logprobs") or [])))
         return out
 
+    def _chunks(self, items: list[T]) -> list[list[T]]:
+        size = self.prompts_per_request
+        return [items[start : start + size] for start in range(0, len(items), size)]
+
     def _run_all(self, calls: list[Callable[[], T]]) -> list[T]:
         if len(calls) <= 1:
             return [call() for call in calls]
@@ -222,7 +232,8 @@ def _completion(
     stop_reason = choice.get("stop_reason")
     # A server that ignored include_stop_str_in_output but says which stop
     # string ended the text: put it back, as the protocol wants.
-    if choice.get("finish_reason") == "stop" and isinstance(stop_reason, str) and not text.endswith(stop_reason):
+    stopped = choice.get("finish_reason") == "stop"
+    if stopped and isinstance(stop_reason, str) and not text.endswith(stop_reason):
         text += stop_reason
     finish = "length" if choice.get("finish_reason") == "length" else "stop"
     ids = _token_ids(tokens, choice.get("token_ids"))

@@ -37,8 +37,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -49,51 +48,8 @@ from pydantic import ValidationError
 
 from agentloop.batcher import Batcher
 from agentloop.llm import LLM, Completion, Sampling
+from agentloop.server_response import Echo, Tokens, chat_choice, completion_choice, logprob, usage
 from agentloop.server_schema import ChatRequest, CompletionRequest, RequestError
-
-# JSON has no -inf; OpenAI and vLLM send this floor instead.
-_LOGPROB_FLOOR = -9999.0
-
-
-class _Tokens:
-    """Token ids as the strings OpenAI responses show."""
-
-    def __init__(self, tokenizer: Any | None, as_ids: bool) -> None:
-        self.tokenizer = tokenizer
-        self.as_ids = as_ids or tokenizer is None
-
-    def text(self, token_id: int) -> str:
-        if self.as_ids:
-            return f"token_id:{token_id}"
-        return self.tokenizer.decode([token_id])
-
-    def count(self, text: str) -> int:
-        if self.tokenizer is None:
-            return 0
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-@dataclass
-class _Echo:
-    """An echoed prompt's token ids and their log-probs."""
-
-    token_ids: list[int]
-    logprobs: list[float | None]
-
-
-def _logprob(value: float | None) -> float | None:
-    return None if value is None else max(float(value), _LOGPROB_FLOOR)
-
-
-def _visible_text(completion: Completion, stop: Sequence[str], keep_stop: bool) -> tuple[str, str | None]:
-    """The completion's text as the client asked for it, and the stop string that ended it."""
-    text = completion.text
-    matched = [s for s in stop if text.endswith(s)] if completion.finish_reason == "stop" else []
-    if not matched:
-        return text, None
-    stop_string = max(matched, key=len)
-    return (text if keep_stop else text[: -len(stop_string)]), stop_string
-
 
 def _head(tokenizer: Any | None, text: str) -> str:
     """The shortest start of `text` that is whole tokens (usually its first token).
@@ -112,7 +68,7 @@ def _head(tokenizer: Any | None, text: str) -> str:
     return ""
 
 
-async def _score_texts(batcher: Batcher, texts: list[str], tokenizer: Any | None) -> list[_Echo]:
+async def _score_texts(batcher: Batcher, texts: list[str], tokenizer: Any | None) -> list[Echo]:
     """Token ids and log-probs of whole texts; `None` for tokens without context."""
     heads = [_head(tokenizer, t) for t in texts]
     scores = await batcher.score(heads, [t[len(h) :] for h, t in zip(heads, texts)])
@@ -120,26 +76,12 @@ async def _score_texts(batcher: Batcher, texts: list[str], tokenizer: Any | None
     for head, score in zip(heads, scores):
         head_ids = tokenizer(head, add_special_tokens=False)["input_ids"] if head else []
         ids = list(head_ids) + list(score.token_ids)
-        values: list[float | None] = [_logprob(v) for v in score.logprobs]
+        values: list[float | None] = [logprob(v) for v in score.logprobs]
         values = [None] * (len(ids) - len(values)) + values
         if values:
             values[0] = None  # the first token follows nothing (see the module docstring)
-        echoes.append(_Echo(ids, values))
+        echoes.append(Echo(ids, values))
     return echoes
-
-
-def _completion_logprobs(ids: Sequence[int], values: Sequence[float | None], tokens: _Tokens) -> dict[str, Any]:
-    strings = [tokens.text(i) for i in ids]
-    offsets, position = [], 0
-    for string in strings:
-        offsets.append(position)
-        position += len(string)
-    return {
-        "tokens": strings,
-        "token_logprobs": [_logprob(v) for v in values],
-        "top_logprobs": None,
-        "text_offset": offsets,
-    }
 
 
 def _sampling(request: CompletionRequest | ChatRequest, max_tokens: int) -> Sampling:
@@ -153,14 +95,6 @@ def _sampling(request: CompletionRequest | ChatRequest, max_tokens: int) -> Samp
         )
     except ValidationError as error:
         raise RequestError(str(error)) from None
-
-
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
 
 
 def create_app(
@@ -193,7 +127,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(x) for x in e['loc'][1:]) or 'body'}: {e['msg']}" for e in error.errors()]
+        parts = [f"{'.'.join(map(str, e['loc'][1:])) or 'body'}: {e['msg']}" for e in error.errors()]
         return _error(400, "; ".join(parts), "invalid_request_error")
 
     @app.exception_handler(ValueError)
@@ -203,7 +137,8 @@ def create_app(
 
     def check_model(name: str | None) -> None:
         if name is not None and name != model_name:
-            raise RequestError(f"model {name!r} is not served here; this server serves {model_name!r}", 404, "model_not_found")
+            message = f"model {name!r} is not served here; this server serves {model_name!r}"
+            raise RequestError(message, 404, "model_not_found")
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -215,8 +150,8 @@ def create_app(
         check_model(request.model)
         request.check()
         prompts = request.prompts()
-        tokens = _Tokens(tokenizer, request.return_tokens_as_token_ids)
-        echoes: list[_Echo] | None = None
+        tokens = Tokens(tokenizer, request.return_tokens_as_token_ids)
+        echoes: list[Echo] | None = None
         if request.echo and request.logprobs is not None:
             echoes = await _score_texts(batcher, prompts, tokenizer)
         generated: list[list[Completion]] | None = None
@@ -228,26 +163,29 @@ def create_app(
             for j in range(request.n):
                 completion = generated[i][j] if generated else None
                 echo = echoes[i] if echoes else None
-                choices.append(_completion_choice(len(choices), prompt, completion, echo, request, tokens))
+                choices.append(completion_choice(len(choices), prompt, completion, echo, request, tokens))
                 completion_tokens += len(completion.token_ids) if completion else 0
-        prompt_tokens = sum(len(e.token_ids) for e in echoes) if echoes else sum(tokens.count(p) for p in prompts)
+        if echoes:
+            prompt_tokens = sum(len(e.token_ids) for e in echoes)
+        else:
+            prompt_tokens = sum(tokens.count(p) for p in prompts)
         return {
             "id": f"cmpl-{uuid.uuid4().hex}",
             "object": "text_completion",
             "created": int(time.time()),
             "model": model_name,
             "choices": choices,
-            "usage": _usage(prompt_tokens, completion_tokens),
+            "usage": usage(prompt_tokens, completion_tokens),
         }
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatRequest) -> dict[str, Any]:
         check_model(request.model)
         messages = request.agentloop_messages()
-        tokens = _Tokens(tokenizer, request.return_tokens_as_token_ids)
+        tokens = Tokens(tokenizer, request.return_tokens_as_token_ids)
         sampling = _sampling(request, request.max_new_tokens())
         completions = (await batcher.generate([messages], request.n, sampling))[0]
-        choices = [_chat_choice(j, c, request, tokens) for j, c in enumerate(completions)]
+        choices = [chat_choice(j, c, request, tokens) for j, c in enumerate(completions)]
         prompt_tokens = tokens.count(llm.render(messages))
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -255,68 +193,24 @@ def create_app(
             "created": int(time.time()),
             "model": model_name,
             "choices": choices,
-            "usage": _usage(prompt_tokens, sum(len(c.token_ids) for c in completions)),
+            "usage": usage(prompt_tokens, sum(len(c.token_ids) for c in completions)),
         }
 
     return app
 
 
 def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind, "param": None, "code": status}})
+    body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    return JSONResponse(status_code=status, content=body)
 
 
-def _completion_choice(
-    index: int, prompt: str, completion: Completion | None, echo: _Echo | None, request: CompletionRequest, tokens: _Tokens
-) -> dict[str, Any]:
-    """One `/v1/completions` choice: the echoed prompt (if asked), then the generated text."""
-    ids: list[int] = []
-    values: list[float | None] = []
-    text, stop_reason, finish_reason = "", None, "length"
-    if request.echo:
-        text = prompt
-        if echo is not None:
-            ids, values = list(echo.token_ids), list(echo.logprobs)
-    if completion is not None:
-        generated, stop_reason = _visible_text(completion, request.stop_strings(), request.include_stop_str_in_output)
-        text += generated
-        ids += completion.token_ids
-        values += completion.logprobs
-        finish_reason = completion.finish_reason
-    choice: dict[str, Any] = {
-        "index": index,
-        "text": text,
-        "logprobs": _completion_logprobs(ids, values, tokens) if request.logprobs is not None else None,
-        "finish_reason": finish_reason,
-        "stop_reason": stop_reason,
-    }
-    if request.return_token_ids:
-        choice["token_ids"] = list(completion.token_ids) if completion else []
-        choice["prompt_token_ids"] = echo.token_ids if echo else None
-    return choice
-
-
-def _chat_choice(index: int, completion: Completion, request: ChatRequest, tokens: _Tokens) -> dict[str, Any]:
-    text, stop_reason = _visible_text(completion, request.stop_strings(), request.include_stop_str_in_output)
-    logprobs = None
-    if request.logprobs:
-        content = []
-        for token_id, value in zip(completion.token_ids, completion.logprobs):
-            string = tokens.text(token_id)
-            content.append({"token": string, "logprob": _logprob(value), "bytes": list(string.encode()), "top_logprobs": []})
-        logprobs = {"content": content}
-    choice: dict[str, Any] = {
-        "index": index,
-        "message": {"role": "assistant", "content": text},
-        "logprobs": logprobs,
-        "finish_reason": completion.finish_reason,
-        "stop_reason": stop_reason,
-    }
-    if request.return_token_ids:
-        choice["token_ids"] = list(completion.token_ids)
-    return choice
-
-
-def serve(llm: LLM, host: str = "127.0.0.1", port: int = 8000, model_name: str = "default", tokenizer: Any | None = None) -> None:
+def serve(
+    llm: LLM,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    model_name: str = "default",
+    tokenizer: Any | None = None,
+) -> None:
     """Serve `llm` until interrupted (what `agentloop serve` runs)."""
     uvicorn.run(create_app(llm, model_name, tokenizer), host=host, port=port, log_level="info")
 

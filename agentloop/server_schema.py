@@ -111,7 +111,10 @@ class ChatMessage(BaseModel):
     def as_message(self) -> Message:
         if self.role not in ("system", "user", "assistant"):
             raise RequestError(f"message role {self.role!r} is not supported (system, user or assistant)")
-        content = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content or ())
+        if isinstance(self.content, str):
+            content = self.content
+        else:
+            content = "".join(part.text for part in self.content or ())
         return Message(role=self.role, content=content)
 
 

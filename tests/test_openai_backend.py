@@ -133,7 +133,8 @@ def test_default_model_through_the_client():
     greedy = Sampling(max_new_tokens=8, temperature=0)
     with running_server(llm, "default", tokenizer=llm.tokenizer) as url:
         client = OpenAIBackend(url, tokenizer=path)
-        assert client.generate([question], sampling=greedy)[0][0].text == llm.generate([question], sampling=greedy)[0][0].text
+        expected_text = llm.generate([question], sampling=greedy)[0][0].text
+        assert client.generate([question], sampling=greedy)[0][0].text == expected_text
         got = client.score([question, question], ["Paris", "London"])
         expected = llm.score([question, question], ["Paris", "London"])
     assert [g.logprob for g in got] == pytest.approx([e.logprob for e in expected], abs=1e-3)

@@ -57,7 +57,8 @@ def test_completions_match_the_backends_generate(http, tiny_llm):
         "model": MODEL_NAME, "prompt": prompts, "n": 3, "max_tokens": 6, "seed": 5,
         "temperature": 0.8, "top_p": 0.9, "logprobs": 0, "return_token_ids": True,
     })
-    expected = tiny_llm.generate(prompts, n=3, sampling=Sampling(max_new_tokens=6, seed=5, temperature=0.8, top_p=0.9))
+    sampling = Sampling(max_new_tokens=6, seed=5, temperature=0.8, top_p=0.9)
+    expected = tiny_llm.generate(prompts, n=3, sampling=sampling)
     choices = sorted(body["choices"], key=lambda c: c["index"])
     assert len(choices) == 6
     for i in range(2):
@@ -82,7 +83,8 @@ def test_seeds_repeat_and_differ(http):
 
 
 def test_stop_strings_are_cut_or_kept_on_request(http):
-    request = {"prompt": ["Hi", "Go"], "n": 4, "max_tokens": 30, "seed": 2, "stop": STOPS, "return_token_ids": True}
+    request = {"prompt": ["Hi", "Go"], "n": 4, "max_tokens": 30, "seed": 2, "stop": STOPS,
+               "return_token_ids": True}
     cut = post(http, "/completions", request)["choices"]
     kept = post(http, "/completions", {**request, "include_stop_str_in_output": True})["choices"]
     stopped = [(c, k) for c, k in zip(cut, kept) if c["finish_reason"] == "stop" and c["stop_reason"]]
@@ -155,7 +157,8 @@ def test_chat_accepts_text_parts_and_max_completion_tokens(http):
         ("/completions", {}, 400, "prompt"),
         ("/chat/completions", {"messages": []}, 400, "messages"),
         ("/chat/completions", {"messages": [{"role": "tool", "content": "x"}]}, 400, "role"),
-        ("/chat/completions", {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, 400, "max_tokens"),
+        ("/chat/completions", {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, 400,
+         "max_tokens"),
     ],
 )
 def test_bad_requests_get_a_clear_error(http, path, body, status, message):
@@ -197,7 +200,8 @@ def test_merged_scores_go_back_to_their_requests(http, tiny_llm, served):
 
 
 def test_a_bad_request_does_not_fail_the_ones_batched_with_it(http):
-    bodies = [{"prompt": "fine", "max_tokens": 2, "temperature": 0}] * 3 + [{"prompt": "", "max_tokens": 2, "temperature": 0}]
+    good = {"prompt": "fine", "max_tokens": 2, "temperature": 0}
+    bodies = [good, good, good, {**good, "prompt": ""}]
     with ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(lambda b: http.post("/completions", json=b).status_code, bodies))
     assert statuses == [200, 200, 200, 400]
@@ -248,9 +252,11 @@ def test_default_model_chat_and_scores_over_http():
 
     llm = TransformersBackend.from_pretrained(resolve_model("default"))
     messages = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
-    with running_server(llm, "default", tokenizer=llm.tokenizer) as url, httpx.Client(base_url=url, timeout=300) as http:
+    greedy = Sampling(max_new_tokens=8, temperature=0)
+    server = running_server(llm, "default", tokenizer=llm.tokenizer)
+    with server as url, httpx.Client(base_url=url, timeout=300) as http:
         body = post(http, "/chat/completions", {"messages": messages, "max_tokens": 8, "temperature": 0})
-        expected = llm.generate([[Message(**m) for m in messages]], sampling=Sampling(max_new_tokens=8, temperature=0))
+        expected = llm.generate([[Message(**m) for m in messages]], sampling=greedy)
         assert body["choices"][0]["message"]["content"] == expected[0][0].text
         assert "Paris" in expected[0][0].text
         text = llm.render([Message(**m) for m in messages]) + "Paris"
