@@ -159,7 +159,7 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
     with log_path.open("a", encoding="utf-8") as log_file:
         for step in range(start + 1, total + 1):
             epoch, micro = steps_by_epoch[step - 1]
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             losses, metrics, count = [], {}, 0
             for batch in micro:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -176,7 +176,8 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
             entry = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
                      "loss": sum(losses) / len(losses), "grad_norm": float(norm),
                      **{k: float(torch.cat([v.reshape(-1) for v in vs]).mean()) for k, vs in metrics.items()},
-                     "examples": count, "seconds": time.perf_counter() - began}
+                     "examples": count, "seconds": time.perf_counter() - began,
+                     "cpu_seconds": time.process_time() - began_cpu}
             logs.append(entry)
             log_file.write(json.dumps(entry) + "\n")
             log_file.flush()
