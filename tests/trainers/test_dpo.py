@@ -164,3 +164,38 @@ def test_lora_is_merged_into_a_plain_checkpoint(tiny_model_dir, tmp_path):
     changed = [n for n in before if not torch.equal(before[n], after[n])]
     assert changed and all("proj" in n for n in changed)  # adapters sit on the linear layers only
     AutoModelForCausalLM.from_pretrained(out)
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tiny_model_dir, tmp_path):
+    pairs = shop_pairs(list(itertools.product(COLOURS[:2], THINGS[:4])), logprobs=True)
+    big = train_dpo(tiny_model_dir, pairs, fast(batch_size=8), tmp_path / "big").logs[0]
+    accumulated = train_dpo(tiny_model_dir, pairs, fast(batch_size=4, grad_accum=2), tmp_path / "acc").logs[0]
+    assert accumulated["examples"] == 8
+    # the same gradient: equal norm before clipping (a missing 1/grad_accum would double it)
+    # (weights are not compared: Adam's first step is lr * sign(g), which flips on rounding
+    # noise wherever g is ~0)
+    assert accumulated["grad_norm"] == pytest.approx(big["grad_norm"], rel=1e-5)
+    assert accumulated["loss"] == pytest.approx(big["loss"], abs=1e-6)
+    assert accumulated["accuracy"] == big["accuracy"]
+
+
+@pytest.mark.slow
+def test_default_model_lora_step_and_generation(tmp_path):
+    """The real SmolLM2-135M: a LoRA DPO step on recorded log-probs, then generation from the checkpoint."""
+    from agentloop.llm import Sampling
+    from agentloop.model import resolve_model
+    from agentloop.transformers_backend import TransformersBackend
+
+    pairs = shop_pairs([("red", "shoes"), ("blue", "hat")])
+    backend = TransformersBackend.from_pretrained(resolve_model("default"))
+    scores = backend.score([p.prompt for p in pairs] * 2,
+                           [p.chosen[0].content + "<|im_end|>" for p in pairs]
+                           + [p.rejected[0].content + "<|im_end|>" for p in pairs])
+    recorded = [p.model_copy(update={"chosen_logprob": scores[i].logprob, "rejected_logprob": scores[i + 2].logprob})
+                for i, p in enumerate(pairs)]
+    result = train_dpo("default", recorded, fast(lr=1e-4, lora=LoraSettings(r=8)), tmp_path / "out")
+    # the recorded reference is the initial policy, so the first loss is log 2
+    assert result.logs[0]["loss"] == pytest.approx(0.693147, abs=1e-3)
+    out = TransformersBackend.from_pretrained(tmp_path / "out").generate(
+        [pairs[0].prompt], sampling=Sampling(max_new_tokens=8, temperature=0))
+    assert out[0][0].token_ids
