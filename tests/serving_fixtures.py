@@ -7,9 +7,18 @@ Test modules import the fixtures they use: `from serving_fixtures import ...`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 MODEL_NAME = "tiny"
@@ -26,7 +35,8 @@ def save_tiny_model(path: Path) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+        # head size 32: the smallest vLLM's CPU attention takes
+        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
@@ -59,3 +69,44 @@ def served(tiny_llm) -> Iterator[tuple[str, object]]:
     batcher = Batcher(tiny_llm, window_s=0.05)
     with running_server(tiny_llm, MODEL_NAME, tokenizer=tiny_llm.tokenizer, batcher=batcher) as url:
         yield url, batcher
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_command(*args: str, startup_s: float = 300) -> Iterator[str]:
+    """Run `agentloop serve ARGS` in a subprocess on a free port; yield its base
+    URL once it answers, and stop it (SIGTERM, as Ctrl-C would) on exit.
+
+    The output goes to a file, not a pipe: a pipe nobody reads fills up and
+    blocks the server's (and vLLM's engine's) logging. The server runs in its
+    own process group, which is killed at the end so no engine process outlives
+    the test."""
+    port = free_port()
+    command = [sys.executable, "-m", "agentloop.cli", "serve", *args, "--port", str(port)]
+    url = f"http://127.0.0.1:{port}/v1"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + startup_s
+            while True:
+                try:
+                    httpx.get(f"{url}/models", timeout=5).raise_for_status()
+                    break
+                except httpx.TransportError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise AssertionError("the server did not start:\n" + log.read().decode()[-5000:])
+                    time.sleep(0.5)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)

@@ -5,11 +5,12 @@ what the backend returns when called directly."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from agentloop.llm import LLM, Sampling
 from agentloop.openai_backend import OpenAIBackend
 from agentloop.types import Message
-from serving_fixtures import MODEL_NAME, served, tiny_dir, tiny_llm  # noqa: F401 (fixtures)
+from serving_fixtures import MODEL_NAME, serve_command, served, tiny_dir, tiny_llm  # noqa: F401 (fixtures)
 
 STOPS = ("e", "a", "o")
 CHAT = [Message(role="system", content="You shop."), Message(role="user", content="Find red shoes.")]
@@ -139,3 +140,29 @@ def test_default_model_through_the_client():
         expected = llm.score([question, question], ["Paris", "London"])
     assert [g.logprob for g in got] == pytest.approx([e.logprob for e in expected], abs=1e-3)
     assert got[0].logprob > got[1].logprob
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_serve_command_with_the_vllm_backend(tiny_dir, tiny_llm):
+    """`agentloop serve --backend vllm` end to end: vLLM's samples carry the
+    log-probs a forward pass of the same weights gives, and scores agree."""
+    pytest.importorskip("vllm")
+    prompts = ["Hello there", CHAT]
+    with serve_command(str(tiny_dir), "--backend", "vllm", "--dtype", "float32", startup_s=600) as url:
+        client = OpenAIBackend(url, tokenizer=tiny_dir)
+        generated = client.generate(prompts, n=2, sampling=Sampling(max_new_tokens=5, seed=0, stop=STOPS))
+        scores = client.score(prompts, [" my friend", "search[red shoes]"])
+    for prompt, samples in zip(prompts, generated):
+        for completion in samples:
+            assert completion.finish_reason == "length" or completion.text.endswith(STOPS)
+            prompt_ids = tiny_llm.encode(tiny_llm.render(prompt))
+            ids = torch.tensor([prompt_ids + list(completion.token_ids)])
+            with torch.inference_mode():
+                logits = tiny_llm.model(input_ids=ids).logits.float()
+            expected = torch.log_softmax(logits[0, len(prompt_ids) - 1 : -1], dim=-1)
+            expected = expected.gather(-1, torch.tensor(completion.token_ids)[:, None]).squeeze(-1)
+            assert completion.logprobs == pytest.approx(expected.tolist(), abs=1e-3)
+    for got, expected in zip(scores, tiny_llm.score(prompts, [" my friend", "search[red shoes]"])):
+        assert got.token_ids == expected.token_ids
+        assert got.logprobs == pytest.approx(expected.logprobs, abs=1e-3)

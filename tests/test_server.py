@@ -5,11 +5,6 @@ batching of concurrent requests, and the `agentloop serve` command."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -18,7 +13,7 @@ import torch
 
 from agentloop.llm import Sampling
 from agentloop.types import Message
-from serving_fixtures import MODEL_NAME, served, tiny_dir, tiny_llm  # noqa: F401 (fixtures)
+from serving_fixtures import MODEL_NAME, serve_command, served, tiny_dir, tiny_llm  # noqa: F401 (fixtures)
 
 STOPS = ["e", "a", "o"]
 
@@ -215,33 +210,12 @@ def test_seeded_requests_repeat_under_concurrency(http):
     assert together == alone
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_serve_command_serves_a_model_directory(tiny_dir):
-    port = _free_port()
-    command = [sys.executable, "-m", "agentloop.cli", "serve", str(tiny_dir), "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
-    try:
-        url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                models = httpx.get(f"{url}/models", timeout=5).json()
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read().decode()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.5)
+    with serve_command(str(tiny_dir)) as url:
+        models = httpx.get(f"{url}/models", timeout=5).json()
         assert models["data"][0]["id"] == str(tiny_dir)
         body = httpx.post(f"{url}/completions", json={"prompt": "Hi", "max_tokens": 3}, timeout=60).json()
         assert body["choices"][0]["finish_reason"] in ("stop", "length")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.mark.slow
