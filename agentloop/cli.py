@@ -14,6 +14,14 @@ app = typer.Typer(
 )
 
 
+def _config_and_overrides(config: str | None, overrides: list[str] | None) -> tuple[str | None, list[str]]:
+    """CONFIG is optional: a first argument of the form key=value is an override."""
+    overrides = list(overrides or [])
+    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
+        return None, [config] + overrides
+    return config, overrides
+
+
 @app.command()
 def version() -> None:
     """Print the agentloop version."""
@@ -42,7 +50,7 @@ def run(
     from agentloop.rundir import ConfigChangedError
 
     try:
-        run_config = load_config(config, overrides or [])
+        run_config = load_config(*_config_and_overrides(config, overrides))
         if run_config.llm.kind != "openai":
             resolve_model(run_config.llm.model)  # fail now, not after the first phase
     except (ConfigError, ModelNotFoundError) as error:
@@ -91,7 +99,7 @@ def rollout(
     from agentloop.runner import run_episodes
 
     try:
-        run_config = load_config(config, overrides or [])
+        run_config = load_config(*_config_and_overrides(config, overrides))
     except ConfigError as error:
         raise typer.BadParameter(str(error)) from error
     env = build_env(run_config.env)
@@ -194,7 +202,7 @@ def search(
     from agentloop.search import save_trees, search_tasks, solve_tasks, trajectories
 
     try:
-        run_config = load_config(config, overrides or [])
+        run_config = load_config(*_config_and_overrides(config, overrides))
     except ConfigError as error:
         raise typer.BadParameter(str(error)) from error
     env = build_env(run_config.env)
@@ -250,7 +258,7 @@ def build(
     if not kinds or kinds - {"pairs", "revisions", "best"}:
         raise typer.BadParameter(f"{data!r}: use pairs, revisions and/or best", param_hint="--data")
     try:
-        run_config = load_config(config, overrides or [])
+        run_config = load_config(*_config_and_overrides(config, overrides))
     except ConfigError as error:
         raise typer.BadParameter(str(error)) from error
     loaded = load_trees(trees)
