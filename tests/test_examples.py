@@ -1,0 +1,45 @@
+"""Every example runs as a subprocess at a tiny budget."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.slow
+def test_one_round_recipe_runs_end_to_end(tmp_path, tiny_model_dir):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "one_round.py"), "--env", "maze", "--model", str(tiny_model_dir),
+         "--train-tasks", "2", "--test-tasks", "2", "--simulations", "2", "--max-steps", "2",
+         "--max-new-tokens", "6", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "before: success" in result.stdout and "after: success" in result.stdout
+    assert (tmp_path / "run" / "pairs.jsonl").is_file() and any((tmp_path / "run" / "trees").iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_shipped_config_runs_at_a_tiny_budget(tmp_path, tiny_model_dir, config):
+    # The model section is swapped for a tiny CPU model (a GPU config names a
+    # bigger model and vLLM); everything else is the shipped config, shrunk.
+    data = yaml.safe_load((EXAMPLES / config).read_text())
+    data["llm"] = {"kind": "transformers", "model": str(tiny_model_dir), "dtype": "float32"}
+    path = tmp_path / config
+    path.write_text(yaml.safe_dump(data))
+    overrides = [f"loop.runs_dir={tmp_path}", "loop.rounds=1", "loop.train_tasks=2", "loop.test_tasks=2",
+                 "loop.search_batch=2", "loop.evaluate_mcts=false", "search.simulations=1", "search.k=2",
+                 "search.max_depth=2", "search.max_new_tokens=6", "agent.max_steps=2", "agent.max_new_tokens=6",
+                 "env.num_tasks=4", "trainer.sft.progress=false", "trainer.dpo.progress=false"]
+    if "webshop" in (EXAMPLES / config).read_text():
+        overrides.append("env.num_products=500")
+    result = subprocess.run([sys.executable, "-m", "agentloop.cli", "run", str(path), *overrides],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| 1 |" in result.stdout  # the table of rounds ends the run
