@@ -77,6 +77,7 @@ class WebShopEnv:
     """
 
     name = "webshop"
+    action_verbs = ("search", "click")
 
     def __init__(self, num_products: int = 10_000, seed: int = 0, difficulty: Difficulty = "easy",
                  observation_mode: Mode = "compact", max_steps: int = 15, num_tasks: int = 100):
