@@ -15,7 +15,7 @@ Example:
     >>> env = WebShopEnv(num_products=2000, difficulty="easy")
     >>> task = env.tasks("train")[0]
     >>> print(env.reset(task))
-    You are on the search page.
+    Search page. Type search[keywords] to look for products.
     >>> env.step("search[" + task.data["query"] + "]").observation
 """
 

@@ -29,7 +29,7 @@ click each option the instruction names, then click[buy now]."""
 
 _EXAMPLE_COMPACT = """Example:
 Instruction: i need a vegan rose lip balm, scent: mint, and price lower than 12.00 dollars
-Observation: You are on the search page.
+Observation: Search page. Type search[keywords] to look for products.
 Thought: I search for the product.
 Action: search[vegan rose lip balm]
 Observation: Results for "vegan rose lip balm" (page 1 of 5):

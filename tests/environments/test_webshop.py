@@ -151,7 +151,7 @@ def test_navigation_paging_details_and_back():
     assert item_page.startswith("Item ")
     assert env.step("click[features]").observation.startswith("Features of")
     assert env.step("click[< prev]").observation == item_page
-    assert env.step("  click [ back to search ] ").observation == "You are on the search page."
+    assert env.step("  click [ back to search ] ").observation == "Search page. Type search[keywords] to look for products."
 
 
 def test_truncation_after_max_steps():
@@ -209,6 +209,13 @@ def test_system_prompt_teaches_the_react_format_and_valid_actions():
         actions = [line.split("Action: ", 1)[1] for line in example.splitlines() if line.startswith("Action: ")]
         assert actions[0].startswith("search[") and actions[-1] == "click[buy now]"
         assert all(isinstance(parse(a), tuple) for a in actions)
+
+
+def test_compact_prompt_example_shows_the_real_search_page():
+    # The 135M model copies the example closely: its first observation must be the env's.
+    env = WebShopEnv(num_products=SMALL, num_tasks=5)
+    first = env.reset(env.tasks("train")[0])
+    assert f"Observation: {first}\nThought:" in env.system_prompt
 
 
 def test_config_builds_the_env_and_rejects_unknown_fields():
