@@ -46,6 +46,11 @@ class ReActAgent:
         verbs: the action verbs the parser accepts (empty: any `verb[...]`).
         max_history: most past turns kept in the prompt.
         sampling: default sampling for `propose`.
+        response_prefix: text the assistant turn is started with before the
+            model continues. "Thought:" keeps small models in the format: left
+            alone they often echo the last observation instead of acting.
+            The completion (and so the training data) includes it; its tokens
+            carry no generation log-probs.
     """
 
     def __init__(
@@ -55,12 +60,14 @@ class ReActAgent:
         verbs: Sequence[str] = (),
         max_history: int = 6,
         sampling: Sampling = DEFAULT_SAMPLING,
+        response_prefix: str = "Thought:",
     ):
         self.llm = llm
         self.system_prompt = system_prompt
         self.verbs = tuple(verbs)
         self.max_history = max_history
         self.sampling = sampling
+        self.response_prefix = response_prefix
 
     def prompt(self, state: AgentState) -> list[Message]:
         turns = list(state.history) + [None]  # None marks the current observation
@@ -86,12 +93,13 @@ class ReActAgent:
     ) -> list[list[Proposal]]:
         if not states:
             return []
-        outputs = self.llm.generate([self.prompt(s) for s in states], n=k, sampling=sampling or self.sampling)
+        prompts = [self.llm.render(self.prompt(s)) + self.response_prefix for s in states]
+        outputs = self.llm.generate(prompts, n=k, sampling=sampling or self.sampling)
         return [[self._proposal(c.text, c.token_ids, c.logprobs) for c in completions]
                 for completions in outputs]
 
     def _proposal(self, text: str, token_ids: tuple[int, ...], logprobs: tuple[float, ...]) -> Proposal:
-        completion = text.split("\nObservation")[0].strip()
+        completion = (self.response_prefix + text).split("\nObservation")[0].strip()
         parsed = parse_action(completion, self.verbs)
         action = parsed.action if parsed.action is not None else completion
         return Proposal(completion, action, token_ids, logprobs, parsed.error)
