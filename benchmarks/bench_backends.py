@@ -58,13 +58,13 @@ def shared_prefix_length(tokenizer, prompts: list[str]) -> int:
 def measure(llm, prompts, n, new_tokens, repeats, before_each=lambda: None) -> dict:
     """Median generated tokens/s over `repeats` timed calls (after one warm-up),
     and scoring tokens/s of the generated continuations."""
-    def call(seed):
+    def call(seed, n=n, new_tokens=new_tokens):
         before_each()
         start = time.perf_counter()
         out = llm.generate(prompts, n=n, sampling=Sampling(temperature=1.0, max_new_tokens=new_tokens, seed=seed))
         return out, time.perf_counter() - start
 
-    call(seed=1000)  # warm-up: first-call allocations and compilations
+    call(seed=1000, n=1, new_tokens=4)  # warm-up: first-call allocations and compilations
     rates, outputs = [], None
     for seed in range(repeats):
         outputs, seconds = call(seed)
