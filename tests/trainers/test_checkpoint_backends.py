@@ -72,10 +72,19 @@ def test_agentloop_serve_generates_from_checkpoint(checkpoint):
 
 @pytest.mark.vllm
 @pytest.mark.slow
-def test_vllm_generates_from_checkpoint(checkpoint):
+def test_vllm_generates_from_checkpoint(tmp_path):
+    """A LoRA DPO checkpoint of the real default model (vLLM's CPU kernels reject the tiny
+    model's head size) generates through vLLM exactly as through transformers."""
     pytest.importorskip("vllm")
+    from agentloop.transformers_backend import TransformersBackend
     from agentloop.vllm_backend import VLLMBackend
 
-    with VLLMBackend.from_pretrained(checkpoint, dtype="float32") as llm:
-        out = llm.generate([PROMPT], n=1, sampling=Sampling(max_new_tokens=4, temperature=0))
-    assert 1 <= len(out[0][0].token_ids) <= 4
+    pairs = [PreferencePair(prompt=tuple(PROMPT), chosen=(Message(role="assistant", content=f"search[shoes {i}]"),),
+                            rejected=(Message(role="assistant", content="click[back]"),)) for i in range(2)]
+    config = DPOConfig(lr=1e-4, batch_size=2, lora=LoraSettings(r=8), progress=False, device="cpu")
+    train_dpo("default", pairs, config, tmp_path / "checkpoint")
+    greedy = Sampling(max_new_tokens=8, temperature=0)
+    with VLLMBackend.from_pretrained(tmp_path / "checkpoint", dtype="float32") as llm:
+        out = llm.generate([PROMPT], n=1, sampling=greedy)
+    expected = TransformersBackend.from_pretrained(tmp_path / "checkpoint").generate([PROMPT], sampling=greedy)
+    assert out[0][0].token_ids and out[0][0].text == expected[0][0].text
