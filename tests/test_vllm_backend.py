@@ -74,6 +74,24 @@ def assert_same_completions(got, want):
             assert g.logprobs == pytest.approx(w.logprobs, abs=LOGPROB_ATOL)
 
 
+def test_auto_dtype_is_bf16_where_the_cpu_has_it():
+    from agentloop.vllm_backend import resolve_dtype
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file() or _cuda():
+        pytest.skip("reads the CPU flags of Linux, on a machine without a GPU")
+    flags = set(cpuinfo.read_text().split())
+    want = "bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
+    assert resolve_dtype("auto") == want
+    assert resolve_dtype("float32") == "float32"
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def test_render_is_the_shared_chat_rendering(vllm_llm, hf_llm):
     for prompt in PROMPTS:
         assert vllm_llm.render(prompt) == hf_llm.render(prompt)
