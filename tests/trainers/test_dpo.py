@@ -180,22 +180,31 @@ def test_gradient_accumulation_equals_the_larger_batch(tiny_model_dir, tmp_path)
 
 
 @pytest.mark.slow
-def test_default_model_lora_step_and_generation(tmp_path):
-    """The real SmolLM2-135M: a LoRA DPO step on recorded log-probs, then generation from the checkpoint."""
+def test_default_model_generation_logprobs_are_the_reference(tmp_path):
+    """The real SmolLM2-135M: log-probs recorded at generation time equal the trainer's own
+    scoring of the same text (same tokens), so a LoRA DPO step on them starts at log 2;
+    the checkpoint then generates."""
     from agentloop.llm import Sampling
     from agentloop.model import resolve_model
     from agentloop.transformers_backend import TransformersBackend
 
-    pairs = shop_pairs([("red", "shoes"), ("blue", "hat")])
     backend = TransformersBackend.from_pretrained(resolve_model("default"))
-    scores = backend.score([p.prompt for p in pairs] * 2,
-                           [p.chosen[0].content + "<|im_end|>" for p in pairs]
-                           + [p.rejected[0].content + "<|im_end|>" for p in pairs])
-    recorded = [p.model_copy(update={"chosen_logprob": scores[i].logprob, "rejected_logprob": scores[i + 2].logprob})
-                for i, p in enumerate(pairs)]
-    result = train_dpo("default", recorded, fast(lr=1e-4, lora=LoraSettings(r=8)), tmp_path / "out")
-    # the recorded reference is the initial policy, so the first loss is log 2
+    prompt = (Message(role="user", content="Say hello."),)
+    samples = backend.generate([prompt], n=4, sampling=Sampling(max_new_tokens=60, temperature=0.7, seed=3))[0]
+    finished = [c for c in samples if c.finish_reason == "stop"]  # ended with the end-of-turn token
+    assert len(finished) >= 2
+    pairs = [PreferencePair(prompt=prompt, chosen=(Message(role="assistant", content=finished[0].text),),
+                            rejected=(Message(role="assistant", content=other.text),),
+                            chosen_logprob=finished[0].logprob, rejected_logprob=other.logprob)
+             for other in finished[1:]]
+    encoded = encode_pairs(backend.tokenizer, pairs)
+    assert [list(c.ids) for _, c in encoded.candidates] == [list(c.token_ids) for c in finished]
+    unrecorded = [p.model_copy(update={"chosen_logprob": None, "rejected_logprob": None}) for p in pairs]
+    ours = reference_logps(backend.model, unrecorded, encoded, fast(), backend.tokenizer.pad_token_id)
+    recorded = torch.tensor([[p.chosen_logprob, p.rejected_logprob] for p in pairs], dtype=torch.float32)
+    assert torch.allclose(ours, recorded, atol=1e-3)
+    result = train_dpo("default", pairs, fast(lr=1e-4, lora=LoraSettings(r=8)), tmp_path / "out")
     assert result.logs[0]["loss"] == pytest.approx(0.693147, abs=1e-3)
     out = TransformersBackend.from_pretrained(tmp_path / "out").generate(
-        [pairs[0].prompt], sampling=Sampling(max_new_tokens=8, temperature=0))
+        [prompt], sampling=Sampling(max_new_tokens=8, temperature=0))
     assert out[0][0].token_ids
