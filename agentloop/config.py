@@ -128,6 +128,12 @@ class TrainerConfig(Section):
     """Step-level DPO (used when loop.data has "pairs")."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
     """Masked SFT (used when loop.data has "revisions" or "best")."""
+    reference: Literal["recorded", "recompute"] = "recompute"
+    """DPO's reference log-probs: those recorded at generation, or recomputed once with the
+    round's starting model before training. The ReAct agent's trained turn is not exactly the
+    generated token sequence (it starts with the forced "Thought:" prefix, drops the stop string
+    and ends with the end-of-turn token), so the recorded sums are exported but, by default,
+    not used as the reference."""
 
 
 class LoopConfig(Section):

@@ -160,6 +160,8 @@ def train_phase(session: Session, round: int) -> None:
     sft_data = read_jsonl(out / "revisions.jsonl", RevisionTrajectory) + \
         read_jsonl(out / "best.jsonl", RevisionTrajectory)
     pairs = read_jsonl(out / "pairs.jsonl", PreferencePair)
+    if config.trainer.reference == "recompute":
+        pairs = [p.model_copy(update={"chosen_logprob": None, "rejected_logprob": None}) for p in pairs]
     stages = [(name, train, data, cfg) for name, train, data, cfg in (
         ("sft", train_sft, sft_data, config.trainer.sft), ("dpo", train_dpo, pairs, config.trainer.dpo)) if data]
     facts = {}
