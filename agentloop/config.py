@@ -130,7 +130,7 @@ class TrainerConfig(Section):
     """Masked SFT (used when loop.data has "revisions" or "best")."""
     reference: Literal["recorded", "recompute"] = "recompute"
     """DPO's reference log-probs: those recorded at generation, or recomputed once with the
-    round's starting model before training. The ReAct agent's trained turn is not exactly the
+    model DPO starts from, before training. The ReAct agent's trained turn is not exactly the
     generated token sequence (it starts with the forced "Thought:" prefix, drops the stop string
     and ends with the end-of-turn token), so the recorded sums are exported but, by default,
     not used as the reference."""
