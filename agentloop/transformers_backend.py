@@ -154,11 +154,13 @@ class TransformersBackend:
     def _decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True)
 
-    def _forward(self, input_ids, mask, positions, cache):
+    def _forward(self, input_ids, mask, positions, cache, keep: int = 1):
+        """Logits of the last `keep` positions only: the output head over every
+        prompt position would cost a fifth of the compute and gigabytes of memory."""
         self.model_calls += 1
         output = self.model(
             input_ids=input_ids, attention_mask=mask, position_ids=positions,
-            past_key_values=cache, use_cache=True,
+            past_key_values=cache, use_cache=True, logits_to_keep=keep,
         )
         return output.logits.float()
 
@@ -213,32 +215,52 @@ class TransformersBackend:
         if len(prompts) != len(continuations):
             raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
         pairs = [(self.encode(self.render(p)), self.encode(c)) for p, c in zip(prompts, continuations)]
-        results: list[Score] = []
+        results: list[Score | None] = [None] * len(pairs)
         with _Timer(self):
-            for start in range(0, len(pairs), self.max_rows):
-                results += self._score_chunk(pairs[start : start + self.max_rows])
-        return results
+            # Continuations of the same prompt (a critic's answers, a node's
+            # candidates) share that prompt's prefill, as in `generate`.
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for index, (prompt, continuation) in enumerate(pairs):
+                if prompt:
+                    groups.setdefault(tuple(prompt), []).append(index)
+                else:  # nothing predicts the first token: no log-probs, as OpenAI's echo
+                    results[index] = Score(tuple(continuation), ())
+            chunk: list[tuple[int, ...]] = []
+            for prompt in groups:
+                chunk.append(prompt)
+                if sum(len(groups[p]) for p in chunk) >= self.max_rows:
+                    self._score_chunk(chunk, groups, pairs, results)
+                    chunk = []
+            if chunk:
+                self._score_chunk(chunk, groups, pairs, results)
+        return results  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _score_chunk(self, pairs: list[tuple[list[int], list[int]]]) -> list[Score]:
-        width = max(len(p) + len(c) for p, c in pairs)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids = torch.full((len(pairs), width), pad, dtype=torch.long, device=self.device)
-        mask = torch.zeros_like(input_ids)
-        for i, (prompt, continuation) in enumerate(pairs):
-            row = prompt + continuation
-            input_ids[i, : len(row)] = torch.tensor(row, device=self.device)
-            mask[i, : len(row)] = 1
-        self.model_calls += 1
-        logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-        scores = []
-        for i, (prompt, continuation) in enumerate(pairs):
-            # The token at position t is predicted by the logits at t - 1.
-            start = len(prompt) - 1
-            values = logprobs[i, start : start + len(continuation)].tolist() if prompt else []
-            scores.append(Score(tuple(continuation), tuple(values)))
-        return scores
+    def _score_chunk(self, prompts, groups, pairs, results) -> None:
+        cache, mask, last, first_logits = self._prefill([list(p) for p in prompts])
+        rows = [(i, index) for i, prompt in enumerate(prompts) for index in groups[prompt]]
+        select = torch.tensor([i for i, _ in rows], device=self.device)
+        continuations = [pairs[index][1] for _, index in rows]
+        width = max(len(c) for c in continuations)
+        first = torch.log_softmax(first_logits, dim=-1)[select]
+        if width > 1:
+            # Feed all but the last continuation token, right-padded after the prompt.
+            cache.batch_select_indices(select)
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+            input_ids = torch.full((len(rows), width - 1), pad, dtype=torch.long, device=self.device)
+            step_mask = torch.zeros_like(input_ids)
+            for row, continuation in enumerate(continuations):
+                fed = continuation[:-1]
+                input_ids[row, : len(fed)] = torch.tensor(fed, dtype=torch.long, device=self.device)
+                step_mask[row, : len(fed)] = 1
+            positions = last[select, None] + 1 + torch.arange(width - 1, device=self.device)[None]
+            logits = self._forward(input_ids, torch.cat([mask[select], step_mask], dim=1), positions, cache,
+                                   keep=width - 1)
+            rest = torch.log_softmax(logits, dim=-1)
+        for row, ((_, index), continuation) in enumerate(zip(rows, continuations)):
+            values = [first[row, continuation[0]].item()] if continuation else []
+            values += [rest[row, j, token].item() for j, token in enumerate(continuation[1:])]
+            results[index] = Score(tuple(continuation), tuple(values))
 
 
 def _common_prefix_length(rows: list[list[int]]) -> int:
