@@ -156,8 +156,11 @@ class TransformersBackend:
 
     def _forward(self, input_ids, mask, positions, cache, keep: int = 1):
         """Logits of the last `keep` positions only: the output head over every
-        prompt position would cost a fifth of the compute and gigabytes of memory."""
+        prompt position would cost a fifth of the compute and gigabytes of memory.
+        A mask without padding is dropped so attention takes its unmasked fast path."""
         self.model_calls += 1
+        if mask is not None and bool(mask.all()):
+            mask = None
         output = self.model(
             input_ids=input_ids, attention_mask=mask, position_ids=positions,
             past_key_values=cache, use_cache=True, logits_to_keep=keep,
