@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from agentloop.llm import Prompt, as_messages
@@ -25,3 +26,15 @@ def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+
+
+def encode_prompts(tokenizer: Any, prompts: Sequence[Prompt], n: int) -> list[list[int]]:
+    """Token ids of each rendered prompt (no special tokens added: templates carry
+    their own), checking what every backend's `generate` requires."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    ids = [tokenizer(render_prompt(tokenizer, p), add_special_tokens=False).input_ids for p in prompts]
+    for index, row in enumerate(ids):
+        if not row:
+            raise ValueError(f"prompt {index} is empty")
+    return ids

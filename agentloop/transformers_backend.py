@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from agentloop.chat import render_prompt
+from agentloop.chat import encode_prompts, render_prompt
 from agentloop.llm import Completion, Prompt, Sampling, Score, truncate_at_stop
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -91,12 +91,7 @@ class TransformersBackend:
         self, prompts: Sequence[Prompt], n: int = 1, sampling: Sampling | None = None
     ) -> list[list[Completion]]:
         sampling = sampling or Sampling()
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        ids = [self.encode(self.render(p)) for p in prompts]
-        for index, row in enumerate(ids):
-            if not row:
-                raise ValueError(f"prompt {index} is empty")
+        ids = encode_prompts(self.tokenizer, prompts, n)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed()))
         per_chunk = max(1, self.max_rows // n)

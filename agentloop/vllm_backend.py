@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from agentloop.chat import render_prompt
+from agentloop.chat import encode_prompts, render_prompt
 from agentloop.llm import Completion, Prompt, Sampling, Score
 from agentloop.model import resolve_model
 
@@ -177,12 +177,7 @@ class VLLMBackend:
         from vllm.inputs import TokensPrompt
 
         sampling = sampling or Sampling()
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        ids = [self.encode(self.render(p)) for p in prompts]
-        for index, row in enumerate(ids):
-            if not row:
-                raise ValueError(f"prompt {index} is empty")
+        ids = encode_prompts(self.tokenizer, prompts, n)
         params = SamplingParams(
             n=n,
             temperature=sampling.temperature,
