@@ -49,10 +49,12 @@ class MCTS:
         config: the search settings.
     """
 
-    def __init__(self, agent: Agent, critic: Critic | None, config: SearchConfig):
+    def __init__(self, agent: Agent, critic: Critic | None, config: SearchConfig, progress: bool = True):
         if config.value_source == "critic" and critic is None:
             raise ValueError("value_source='critic' needs a critic")
         self.agent, self.critic, self.config = agent, critic, config
+        self.progress = progress
+        """Show a progress bar over the simulation waves."""
         self.waves = 0
         self.stats = {"expansions": 0, "rollout_steps": 0, "env_steps": 0, "propose_calls": 0,
                       "critic_calls": 0}
@@ -75,7 +77,10 @@ class MCTS:
 
     def run(self, cursors: Sequence[Cursor], starts: Sequence[str], simulations: int) -> None:
         """`simulations` waves; simulations of tree i start at node `starts[i]`."""
-        for _ in range(simulations):
+        from tqdm.auto import tqdm
+
+        for _ in tqdm(range(simulations), desc=f"search x{len(cursors)} trees", unit="wave",
+                      disable=not self.progress):
             self.wave(cursors, starts)
 
     def wave(self, cursors: Sequence[Cursor], starts: Sequence[str]) -> None:
