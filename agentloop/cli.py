@@ -95,7 +95,7 @@ def rollout(
 
     Example: `agentloop rollout examples/default.yaml env.difficulty=easy --tasks 50 -o test.jsonl`
     """
-    from agentloop.components import agent_sampling, build_agent, build_env, build_llm
+    from agentloop.components import agent_sampling, build_agent, build_env, build_llm, close_llm
     from agentloop.config import ConfigError, load_config
     from agentloop.runner import run_episodes
 
@@ -105,11 +105,14 @@ def rollout(
         raise typer.BadParameter(str(error)) from error
     env = build_env(run_config.env)
     llm = build_llm(run_config.llm)
-    agent = build_agent(run_config.agent, llm, env)
-    chosen = list(env.tasks(split))[:tasks]
-    trajectories = run_episodes(env, chosen, agent, max_steps=run_config.agent.max_steps,
-                                concurrency=concurrency, sampling=agent_sampling(run_config.agent, greedy),
-                                output=output)
+    try:
+        agent = build_agent(run_config.agent, llm, env)
+        chosen = list(env.tasks(split))[:tasks]
+        trajectories = run_episodes(env, chosen, agent, max_steps=run_config.agent.max_steps,
+                                    concurrency=concurrency, sampling=agent_sampling(run_config.agent, greedy),
+                                    output=output)
+    finally:
+        close_llm(llm)  # vLLM's engine processes must not outlive the command
     successes = sum(t.success for t in trajectories)
     mean_reward = sum(t.reward for t in trajectories) / max(1, len(trajectories))
     typer.echo(f"{successes}/{len(trajectories)} succeeded, mean reward {mean_reward:.3f}; wrote {output}")
@@ -196,7 +199,7 @@ def search(
     """
     from pathlib import Path
 
-    from agentloop.components import build_agent, build_env, build_llm
+    from agentloop.components import build_agent, build_env, build_llm, close_llm
     from agentloop.config import ConfigError, load_config
     from agentloop.critic import build_critic
     from agentloop.jsonl import write_jsonl
@@ -214,14 +217,17 @@ def search(
     factory = lambda: build_env(run_config.env)  # noqa: E731 (one env per tree)
     out = Path(output)
     setting = run_config.search.value_source
-    if setting == "reward":
-        trees = search_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
-        records = [t for tree in trees for t in trajectories(tree)]
-        solved = sum(any(tree.node(n)["success"] for n in tree.leaves()) for tree in trees)
-    else:
-        results = solve_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
-        trees, records = [r.tree for r in results], [r.trajectory for r in results]
-        solved = sum(r.trajectory.success for r in results)
+    try:
+        if setting == "reward":
+            trees = search_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
+            records = [t for tree in trees for t in trajectories(tree)]
+            solved = sum(any(tree.node(n)["success"] for n in tree.leaves()) for tree in trees)
+        else:
+            results = solve_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
+            trees, records = [r.tree for r in results], [r.trajectory for r in results]
+            solved = sum(r.trajectory.success for r in results)
+    finally:
+        close_llm(llm)
     save_trees(trees, out / "trees")
     write_jsonl(out / "trajectories.jsonl", records)
     typer.echo(f"{setting}: {solved}/{len(chosen)} tasks solved; wrote {out}/trees and "
@@ -248,7 +254,7 @@ def build(
     """
     from pathlib import Path
 
-    from agentloop.components import build_agent, build_env, build_llm
+    from agentloop.components import build_agent, build_env, build_llm, close_llm
     from agentloop.config import ConfigError, load_config
     from agentloop.critic import build_critic
     from agentloop.jsonl import write_jsonl
@@ -271,8 +277,11 @@ def build(
         pairs = step_pairs(loaded, agent.prompt, PairConfig(threshold=threshold))
         typer.echo(f"{len(pairs)} pairs -> {write_jsonl(out / 'pairs.jsonl', pairs)}")
     if "revisions" in kinds:
-        revisions = revision_trajectories(loaded, agent.prompt, build_critic(run_config.critic, llm),
-                                          RevisionConfig(alpha=alpha, beta=beta))
+        try:
+            revisions = revision_trajectories(loaded, agent.prompt, build_critic(run_config.critic, llm),
+                                              RevisionConfig(alpha=alpha, beta=beta))
+        finally:
+            close_llm(llm)
         typer.echo(f"{len(revisions)} revisions -> {write_jsonl(out / 'revisions.jsonl', revisions)}")
     if "best" in kinds:
         best = best_trajectories(loaded, agent.prompt, min_reward=min_reward)

@@ -67,3 +67,10 @@ def build_agent(config: AgentConfig, llm: LLM, env: Environment) -> Agent:
     return ReActAgent(llm, system_prompt=getattr(env, "system_prompt", DEFAULT_SYSTEM_PROMPT),
                       verbs=getattr(env, "action_verbs", ()), max_history=config.max_history,
                       sampling=agent_sampling(config))
+
+
+def close_llm(llm: LLM | None) -> None:
+    """Release a backend's engine (vLLM's worker processes) if it has one to release."""
+    close = getattr(llm, "close", None)
+    if callable(close):
+        close()

@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from agentloop.components import agent_sampling, build_agent, build_env, build_llm
+from agentloop.components import agent_sampling, build_agent, build_env, build_llm, close_llm
 from agentloop.config import RunConfig
 from agentloop.critic import build_critic
 from agentloop.environments.protocol import Environment, Task
@@ -54,9 +54,14 @@ class Session:
         if self._llm is not None and hasattr(self._llm, "load_weights"):
             self._llm.load_weights(model)
         else:
+            close_llm(self._llm)
             self._llm = build_llm(self.config.llm, model)
         self._model = model
         return self._llm
+
+    def close(self) -> None:
+        close_llm(self._llm)
+        self._llm = None
 
     def new_env(self) -> Environment:
         return build_env(self.config.env)
@@ -69,12 +74,15 @@ def run_rounds(config: RunConfig, allow_changed: bool = False) -> RunDir:
     if run.model_of(0) is None:
         run.set_model(0, str(resolve_model(config.llm.model)) if config.llm.kind != "openai"
                       else config.llm.model)
-    evaluate_phase(session, 0)
-    for round in range(1, config.loop.rounds + 1):
-        collect_phase(session, round)
-        build_phase(session, round)
-        train_phase(session, round)
-        evaluate_phase(session, round)
+    try:
+        evaluate_phase(session, 0)
+        for round in range(1, config.loop.rounds + 1):
+            collect_phase(session, round)
+            build_phase(session, round)
+            train_phase(session, round)
+            evaluate_phase(session, round)
+    finally:
+        session.close()  # vLLM's engine processes must not outlive the run
     write_report(run)
     return run
 
