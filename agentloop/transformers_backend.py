@@ -212,7 +212,12 @@ class TransformersBackend:
     def score(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[Score]:
         if len(prompts) != len(continuations):
             raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
-        pairs = [(self.encode(self.render(p)), self.encode(c)) for p, c in zip(prompts, continuations)]
+        return self.score_ids([(self.encode(self.render(p)), self.encode(c)) for p, c in zip(prompts, continuations)])
+
+    def score_ids(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[Score]:
+        """`score` on token ids: (prompt ids, continuation ids) pairs, e.g. to check
+        the log-probs of tokens another backend generated."""
+        pairs = [(list(p), list(c)) for p, c in pairs]
         results: list[Score | None] = [None] * len(pairs)
         with _Timer(self):
             # Continuations of the same prompt (a critic's answers, a node's

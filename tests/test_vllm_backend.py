@@ -156,7 +156,7 @@ def test_n_samples_seeds_and_raw_logprobs(vllm_llm, hf_llm):
     # the reference scores the same tokens to the same values.
     for prompt, samples in zip(PROMPTS[:3], first):
         for c in samples[:2]:
-            reference = hf_llm._score_chunk([(hf_llm.encode(hf_llm.render(prompt)), list(c.token_ids))])[0]
+            reference = hf_llm.score_ids([(hf_llm.encode(hf_llm.render(prompt)), c.token_ids)])[0]
             assert c.logprobs == pytest.approx(reference.logprobs, abs=LOGPROB_ATOL)
 
 
