@@ -23,6 +23,16 @@ def _config_and_overrides(config: str | None, overrides: list[str] | None) -> tu
     return config, overrides
 
 
+def _load_config(config: str | None, overrides: list[str] | None):
+    """The run config of a command's CONFIG and overrides; a bad one is a usage error."""
+    from agentloop.config import ConfigError, load_config
+
+    try:
+        return load_config(*_config_and_overrides(config, overrides))
+    except ConfigError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
 @app.command()
 def version() -> None:
     """Print the agentloop version."""
@@ -96,13 +106,9 @@ def rollout(
     Example: `agentloop rollout examples/default.yaml env.difficulty=easy --tasks 50 -o test.jsonl`
     """
     from agentloop.components import agent_sampling, build_agent, build_env, build_llm, close_llm
-    from agentloop.config import ConfigError, load_config
     from agentloop.runner import run_episodes
 
-    try:
-        run_config = load_config(*_config_and_overrides(config, overrides))
-    except ConfigError as error:
-        raise typer.BadParameter(str(error)) from error
+    run_config = _load_config(config, overrides)
     env = build_env(run_config.env)
     llm = build_llm(run_config.llm)
     try:
@@ -200,15 +206,11 @@ def search(
     from pathlib import Path
 
     from agentloop.components import build_agent, build_env, build_llm, close_llm
-    from agentloop.config import ConfigError, load_config
     from agentloop.critic import build_critic
     from agentloop.jsonl import write_jsonl
     from agentloop.search import save_trees, search_tasks, solve_tasks, trajectories
 
-    try:
-        run_config = load_config(*_config_and_overrides(config, overrides))
-    except ConfigError as error:
-        raise typer.BadParameter(str(error)) from error
+    run_config = _load_config(config, overrides)
     env = build_env(run_config.env)
     llm = build_llm(run_config.llm)
     agent = build_agent(run_config.agent, llm, env)
@@ -255,7 +257,6 @@ def build(
     from pathlib import Path
 
     from agentloop.components import build_agent, build_env, build_llm, close_llm
-    from agentloop.config import ConfigError, load_config
     from agentloop.critic import build_critic
     from agentloop.jsonl import write_jsonl
     from agentloop.search import (PairConfig, RevisionConfig, best_trajectories, load_trees,
@@ -264,10 +265,7 @@ def build(
     kinds = {k.strip() for k in data.split(",") if k.strip()}
     if not kinds or kinds - {"pairs", "revisions", "best"}:
         raise typer.BadParameter(f"{data!r}: use pairs, revisions and/or best", param_hint="--data")
-    try:
-        run_config = load_config(*_config_and_overrides(config, overrides))
-    except ConfigError as error:
-        raise typer.BadParameter(str(error)) from error
+    run_config = _load_config(config, overrides)
     loaded = load_trees(trees)
     # The prompt needs no model; only the Agent-R judge does.
     llm = build_llm(run_config.llm) if "revisions" in kinds else None
