@@ -63,8 +63,10 @@ def agent_sampling(config: AgentConfig, greedy: bool = False) -> Sampling:
 
 
 def build_agent(config: AgentConfig, llm: LLM, env: Environment) -> Agent:
-    """A ReAct agent for `env` (its `system_prompt` and `action_verbs` when it has them) on `llm`."""
+    """A ReAct agent for `env` (its `system_prompt`, `demonstration` and `action_verbs`
+    when it has them) on `llm`."""
     return ReActAgent(llm, system_prompt=getattr(env, "system_prompt", DEFAULT_SYSTEM_PROMPT),
+                      demonstration=getattr(env, "demonstration", ()),
                       verbs=getattr(env, "action_verbs", ()), max_history=config.max_history,
                       sampling=agent_sampling(config))
 

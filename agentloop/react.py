@@ -1,12 +1,14 @@
 """`ReActAgent`: thought + action over any LLM backend (Yao et al. 2023, ReAct).
 
-The conversation the model reads is: the environment's system prompt, the task
-and first observation as a user message, then each past completion (assistant)
+The conversation the model reads is: the environment's system prompt, its
+worked example as chat turns (`demonstration`), the task and first observation
+as a user message, then each past completion (assistant)
 and the observation it led to (user). Older turns beyond `max_history` are
 dropped (their count is stated) so prompts stay short on small models.
 
 Example:
-    >>> agent = ReActAgent(llm, system_prompt=env.system_prompt, verbs=("search", "click"))
+    >>> agent = ReActAgent(llm, system_prompt=env.system_prompt, verbs=("search", "click"),
+    ...                    demonstration=env.demonstration)
     >>> proposals = agent.propose([state_a, state_b], k=4)   # one batched LLM call
     >>> proposals[0][0].action
     'search[red shoes]'
@@ -43,6 +45,10 @@ class ReActAgent:
         llm: any backend implementing the LLM protocol.
         system_prompt: how to act in the environment (environments provide
             `env.system_prompt`).
+        demonstration: a worked example as alternating user/assistant messages,
+            placed after the system prompt (environments may provide
+            `env.demonstration`). Small models follow an example given as turns
+            far better than one written inside the system prompt.
         verbs: the action verbs the parser accepts (empty: any `verb[...]`).
         max_history: most past turns kept in the prompt.
         sampling: default sampling for `propose`.
@@ -61,6 +67,7 @@ class ReActAgent:
         max_history: int = 6,
         sampling: Sampling = DEFAULT_SAMPLING,
         response_prefix: str = "Thought:",
+        demonstration: Sequence[Message] = (),
     ):
         self.llm = llm
         self.system_prompt = system_prompt
@@ -68,17 +75,19 @@ class ReActAgent:
         self.max_history = max_history
         self.sampling = sampling
         self.response_prefix = response_prefix
+        self.demonstration = tuple(demonstration)
 
     def prompt(self, state: AgentState) -> list[Message]:
         turns = list(state.history) + [None]  # None marks the current observation
         first = state.history[0].observation if state.history else state.observation
         opening = first if state.instruction in first else f"Instruction: {state.instruction}\n\n{first}"
-        messages = [Message(role="system", content=self.system_prompt)]
+        messages = [Message(role="system", content=self.system_prompt), *self.demonstration]
         kept = turns[-(self.max_history + 1):]
         dropped = len(turns) - len(kept)
         if dropped:
             messages.append(Message(role="user", content=opening))
-            messages.append(Message(role="assistant", content=f"(I took {dropped} earlier steps.)"))
+            plural = "s" if dropped > 1 else ""
+            messages.append(Message(role="assistant", content=f"(I took {dropped} earlier step{plural}.)"))
         for index, turn in enumerate(kept):
             observation = turn.observation if turn else state.observation
             is_first = dropped == 0 and index == 0

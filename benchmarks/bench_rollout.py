@@ -35,7 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     env = WebShopEnv(num_products=10_000, difficulty="easy")
     llm = TransformersBackend.from_pretrained(resolve_model("default"), dtype=args.dtype)
-    agent = ReActAgent(llm, env.system_prompt, verbs=getattr(env, "action_verbs", ()), max_history=3)
+    agent = ReActAgent(llm, env.system_prompt, verbs=getattr(env, "action_verbs", ()), max_history=0,
+                       demonstration=getattr(env, "demonstration", ()))
     sampling = agent_sampling(AgentConfig(max_new_tokens=args.max_new_tokens))
     tasks = env.tasks("test")[: args.episodes]
     with tempfile.TemporaryDirectory() as directory:

@@ -49,7 +49,12 @@ def main() -> None:
     env = make_env()
     model = str(resolve_model(args.model))
     llm = TransformersBackend.from_pretrained(model)
-    agent = ReActAgent(llm, env.system_prompt, verbs=getattr(env, "action_verbs", ()), max_history=3)
+
+    def make_agent(llm):  # the env's rules and worked example; no past turns (the 135M model copies them)
+        return ReActAgent(llm, env.system_prompt, verbs=getattr(env, "action_verbs", ()), max_history=0,
+                          demonstration=getattr(env, "demonstration", ()))
+
+    agent = make_agent(llm)
     critic = build_critic(CriticConfig(), llm)
     agent_config = AgentConfig(max_steps=args.max_steps, max_new_tokens=args.max_new_tokens)
     greedy = agent_sampling(agent_config, greedy=True)
@@ -60,7 +65,7 @@ def main() -> None:
 
     # -- collect: MCTS with the environment's reward backed up (Agent Q) ----------
     search = SearchConfig(simulations=args.simulations, k=4, max_depth=args.max_steps,
-                          max_new_tokens=args.max_new_tokens)
+                          max_new_tokens=args.max_new_tokens, temperature=0.5, rollout_temperature=0.5)
     trees = search_tasks(make_env, train_tasks, agent, critic, search)
     save_trees(trees, out / "trees")
 
@@ -77,8 +82,7 @@ def main() -> None:
         model = str(train_dpo(model, pairs, DPOConfig(batch_size=4), out / "checkpoint").output_dir)
 
     # -- evaluate the new model on the same held-out tasks ---------------------
-    new_agent = ReActAgent(TransformersBackend.from_pretrained(model), env.system_prompt,
-                           verbs=getattr(env, "action_verbs", ()), max_history=3)
+    new_agent = make_agent(TransformersBackend.from_pretrained(model))
     after = evaluate_greedy(env, test_tasks, new_agent, args.max_steps, greedy, out / "test-after.jsonl")
 
     # -- report ---------------------------------------------------------------

@@ -11,7 +11,7 @@ from agentloop.jsonl import read_jsonl
 from agentloop.react import ReActAgent
 from agentloop.runner import run_episodes
 from agentloop.transformers_backend import TransformersBackend
-from agentloop.types import Trajectory
+from agentloop.types import Message, Trajectory
 
 
 class ExpertMazeAgent:
@@ -93,3 +93,13 @@ def test_prompt_keeps_task_and_recent_history():
     assert "2 earlier steps" in messages[2].content
     assert [m.content for m in messages[3:]] == ["Observation: obs2", "act2", "Observation: obs3", "act3",
                                                  "Observation: obs4"]
+
+
+def test_prompt_puts_the_demonstration_between_rules_and_task():
+    example = (Message(role="user", content="example obs"), Message(role="assistant", content="example act"))
+    agent = ReActAgent(llm=None, system_prompt="sys", max_history=0, demonstration=example)
+    state = AgentState("find the goal", "obs0").then("act0", "obs1")
+    contents = [m.content for m in agent.prompt(state)]
+    assert contents[:3] == ["sys", "example obs", "example act"]
+    assert "find the goal" in contents[3] and "1 earlier step." in contents[4]
+    assert contents[5:] == ["Observation: obs1"]

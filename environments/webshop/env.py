@@ -30,11 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentloop.environments.protocol import StepResult, Task
 from agentloop.environments.webshop.catalog import Catalog, generate_catalog
 from agentloop.environments.webshop.goal import Difficulty, make_tasks
-from agentloop.environments.webshop.prompt import system_prompt
+from agentloop.environments.webshop.prompt import demonstration, system_prompt
 from agentloop.environments.webshop.render import Mode, render
 from agentloop.environments.webshop.reward import Goal, purchase_reward
 from agentloop.environments.webshop.search import SearchIndex
 from agentloop.environments.webshop.state import Purchase, Rejection, ShopState, available, transition
+from agentloop.types import Message
 
 
 @lru_cache(maxsize=2)
@@ -92,6 +93,9 @@ class WebShopEnv:
         self.max_steps, self.num_tasks = max_steps, num_tasks
         self.catalog, self.index = load_shop(num_products, seed)
         self.system_prompt: str = system_prompt(observation_mode)
+        # Easy tasks ask for no option: their example buys without selecting one.
+        self.demonstration: tuple[Message, ...] = demonstration(observation_mode,
+                                                                options=difficulty != "easy")
         self._tasks: dict[str, list[Task]] = {}
         self._state = ShopState(task_id="", instruction="", done=True)
         self._goal: Goal | None = None

@@ -201,21 +201,27 @@ def test_reset_rejects_a_task_of_another_catalog():
         env.tasks("validation")
 
 
-def test_system_prompt_teaches_the_react_format_and_valid_actions():
+def test_demonstration_teaches_the_react_format_and_valid_actions():
     for mode in ("compact", "text"):
-        prompt = WebShopEnv(num_products=SMALL, observation_mode=mode, num_tasks=5).system_prompt
-        assert "Thought:" in prompt and "Action:" in prompt
-        example = prompt.split("Example:", 1)[1]
-        actions = [line.split("Action: ", 1)[1] for line in example.splitlines() if line.startswith("Action: ")]
+        env = WebShopEnv(num_products=SMALL, observation_mode=mode, num_tasks=5)
+        assert "Thought:" in env.system_prompt and "Action:" in env.system_prompt
+        roles = [m.role for m in env.demonstration]
+        assert roles == ["user", "assistant"] * (len(roles) // 2)
+        answers = [m.content for m in env.demonstration if m.role == "assistant"]
+        assert all(a.startswith("Thought: ") for a in answers)
+        actions = [a.split("Action: ", 1)[1] for a in answers]
         assert actions[0].startswith("search[") and actions[-1] == "click[buy now]"
         assert all(isinstance(parse(a), tuple) for a in actions)
 
 
-def test_compact_prompt_example_shows_the_real_search_page():
+def test_demonstration_shows_the_real_first_page():
     # The 135M model copies the example closely: its first observation must be the env's.
-    env = WebShopEnv(num_products=SMALL, num_tasks=5)
-    first = env.reset(env.tasks("train")[0])
-    assert f"Observation: {first}\nThought:" in env.system_prompt
+    for mode in ("compact", "text"):
+        env = WebShopEnv(num_products=SMALL, observation_mode=mode, num_tasks=5)
+        first = env.reset(env.tasks("train")[0])
+        shown = env.demonstration[0].content.splitlines()
+        page = [line for line in first.splitlines() if not line.startswith("Instruction:")]
+        assert [line for line in shown if not line.startswith("Instruction:") and line] == page
 
 
 def test_config_builds_the_env_and_rejects_unknown_fields():
