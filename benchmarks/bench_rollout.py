@@ -17,11 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentloop.components import agent_sampling
+from agentloop.components import agent_sampling, build_agent
 from agentloop.config import AgentConfig
 from agentloop.environments.webshop import WebShopEnv
 from agentloop.model import resolve_model
-from agentloop.react import ReActAgent
 from agentloop.runner import run_episodes
 from agentloop.transformers_backend import TransformersBackend
 
@@ -35,9 +34,9 @@ def main() -> None:
     args = parser.parse_args()
     env = WebShopEnv(num_products=10_000, difficulty="easy")
     llm = TransformersBackend.from_pretrained(resolve_model("default"), dtype=args.dtype)
-    agent = ReActAgent(llm, env.system_prompt, verbs=getattr(env, "action_verbs", ()), max_history=0,
-                       demonstration=getattr(env, "demonstration", ()))
-    sampling = agent_sampling(AgentConfig(max_new_tokens=args.max_new_tokens))
+    agent_config = AgentConfig(max_history=0, max_new_tokens=args.max_new_tokens)
+    agent = build_agent(agent_config, llm, env)
+    sampling = agent_sampling(agent_config)
     tasks = env.tasks("test")[: args.episodes]
     with tempfile.TemporaryDirectory() as directory:
         start = time.perf_counter()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agentloop.components import agent_sampling
+from agentloop.components import agent_sampling, build_agent
 from agentloop.config import AgentConfig
 from agentloop.critic import CriticConfig, build_critic
 from agentloop.environments.maze import MazeEnv
@@ -22,7 +22,6 @@ from agentloop.environments.webshop import WebShopEnv
 from agentloop.evaluate import evaluate_greedy
 from agentloop.jsonl import write_jsonl
 from agentloop.model import resolve_model
-from agentloop.react import ReActAgent
 from agentloop.search import SearchConfig, best_trajectories, save_trees, search_tasks, step_pairs
 from agentloop.trainers.config import DPOConfig, SFTConfig
 from agentloop.trainers.dpo import train_dpo
@@ -49,14 +48,10 @@ def main() -> None:
     env = make_env()
     model = str(resolve_model(args.model))
     llm = TransformersBackend.from_pretrained(model)
-
-    def make_agent(llm):  # the env's rules and worked example; no past turns (the 135M model copies them)
-        return ReActAgent(llm, env.system_prompt, verbs=getattr(env, "action_verbs", ()), max_history=0,
-                          demonstration=getattr(env, "demonstration", ()))
-
-    agent = make_agent(llm)
+    # The env's rules and worked example; no past turns (the 135M model copies its last one).
+    agent_config = AgentConfig(max_history=0, max_steps=args.max_steps, max_new_tokens=args.max_new_tokens)
+    agent = build_agent(agent_config, llm, env)
     critic = build_critic(CriticConfig(), llm)
-    agent_config = AgentConfig(max_steps=args.max_steps, max_new_tokens=args.max_new_tokens)
     greedy = agent_sampling(agent_config, greedy=True)
     train_tasks = env.tasks("train")[: args.train_tasks]
     test_tasks = env.tasks("test")[: args.test_tasks]
@@ -82,7 +77,7 @@ def main() -> None:
         model = str(train_dpo(model, pairs, DPOConfig(batch_size=4), out / "checkpoint").output_dir)
 
     # -- evaluate the new model on the same held-out tasks ---------------------
-    new_agent = make_agent(TransformersBackend.from_pretrained(model))
+    new_agent = build_agent(agent_config, TransformersBackend.from_pretrained(model), env)
     after = evaluate_greedy(env, test_tasks, new_agent, args.max_steps, greedy, out / "test-after.jsonl")
 
     # -- report ---------------------------------------------------------------
