@@ -6,9 +6,15 @@ a space before the bracket, forget the closing bracket, change the case of the
 verb, or leave out the label. `parse_action` undoes those drifts and says what
 it could not read, so the agent can record the failure as data.
 
+Training data wants the format itself, not the drift: `well_formed` says whether
+a completion is exactly one thought line and one action line, so builders train
+only on turns a model should copy.
+
 Example:
     >>> parse_action("Thought: find it.\\n**Action:** `Search [red shoes`")
     ParsedAction(action='search[red shoes]', thought='find it.', error=None)
+    >>> well_formed("Thought: find it.\\nAction: search[red shoes]")
+    True
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 _LABEL = re.compile(r"[*_#\s]*action\s*(?:\d+\s*)?[*_]*\s*[:：][*_]*\s*", re.IGNORECASE)
 _THOUGHT = re.compile(r"[*_#\s]*thought\s*[*_]*\s*[:：][*_]*\s*", re.IGNORECASE)
 _CALL = re.compile(r"([A-Za-z_]\w*)\s*\[(.*?)(?:\]|$)", re.DOTALL)
+_WELL_FORMED = re.compile(r"Thought: [^\n]*\S[^\n]*\nAction: [^\n]*\S[^\n]*")
 _QUOTES = "`'\"“”‘’"
 
 
@@ -79,3 +86,13 @@ def parse_action(text: str, verbs: Sequence[str] = ()) -> ParsedAction:
         return ParsedAction(None, "", "empty completion")
     expected = "|".join(verbs) if verbs else "verb"
     return ParsedAction(None, thought, f"no action of the form {expected}[...] found")
+
+
+def well_formed(completion: str) -> bool:
+    """Whether `completion` is exactly a `Thought: ` line then an `Action: ` line.
+
+    The parser reads far looser text (a lone call inside a copied observation, an
+    `Actions:` label); such turns may still act, but a model trained on them learns
+    the drift, so the training-data builders skip them.
+    """
+    return _WELL_FORMED.fullmatch(completion.strip()) is not None

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agentloop.agent import Turn
-from agentloop.search.conversation import PromptFn, conversation
+from agentloop.parsing import well_formed
+from agentloop.search.conversation import PromptFn, conversations
 from agentloop.search.tree import Tree
 from agentloop.types import Provenance, RevisionTrajectory, Step, Trajectory
 
@@ -53,25 +54,33 @@ def trajectories(tree: Tree, run: str = "", round: int = 0) -> list[Trajectory]:
 
 
 def best_leaf(tree: Tree) -> str | None:
-    """The leaf with the highest return (the earliest found on ties), or None."""
+    """The leaf with the highest return (the shallowest, then the earliest found, on
+    ties: detours such as an extra results page are not worth imitating), or None."""
     leaves = list(tree.leaves())
-    return max(leaves, key=lambda n: (tree.node(n)["ret"], -int(n))) if leaves else None
+    return max(leaves, key=lambda n: (tree.node(n)["ret"], -tree.node(n)["depth"], -int(n))) \
+        if leaves else None
 
 
 def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float = 1.0,
                       run: str = "", round: int = 0) -> list[RevisionTrajectory]:
-    """Per tree, its best leaf path if its return reaches `min_reward`, all turns trained."""
+    """Per tree, its best leaf path if its return reaches `min_reward`, every turn trained
+    that is worth imitating: a valid action in the format asked for (`well_formed`).
+
+    An agent that shows only part of its history gets several records per path, one
+    per prompt it read (`conversations`)."""
     out = []
     for tree in trees:
         leaf = best_leaf(tree)
         if leaf is None or tree.node(leaf)["ret"] < min_reward:
             continue
-        path_turns = turns(tree, leaf)
-        messages, flags = conversation(prompt, tree.instruction, path_turns,
-                                       [True] * len(path_turns), tree.node(tree.root)["role"])
-        out.append(RevisionTrajectory(
-            messages=tuple(messages), train=tuple(flags), kind="good",
-            good_reward=tree.node(leaf)["ret"],
-            provenance=Provenance(run=run, round=round, task_id=tree.task_id,
-                                  node_ids=tuple(tree.path(leaf)))))
+        path = tree.path(leaf)
+        train = [not tree.edge(child)["invalid"] and well_formed(tree.edge(child)["completion"])
+                 for child in path[1:]]
+        for messages, flags, end in conversations(prompt, tree.instruction, turns(tree, leaf), train,
+                                                  tree.node(tree.root)["role"]):
+            out.append(RevisionTrajectory(
+                messages=tuple(messages), train=tuple(flags), kind="good",
+                good_reward=tree.node(leaf)["ret"],
+                provenance=Provenance(run=run, round=round, task_id=tree.task_id,
+                                      node_ids=tuple(path[: end + 1]))))
     return out

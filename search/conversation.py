@@ -3,12 +3,16 @@
 The builders render through the agent's own `prompt(state)`, so training data
 reads exactly like what the agent saw when it acted. The agent's prompt must
 render each past turn it shows as one assistant message holding the turn's
-completion; turns it leaves out (a shortened history) are not trained.
+completion. An agent that shortens its history (ReActAgent's max_history) never
+sees early turns next to later ones, so `conversations` gives one chat per
+stretch of turns the prompt shows together: every trained turn is trained once,
+under the prompt the agent read when it took it.
 
 Example:
     >>> messages, flags = conversation(agent.prompt, "Reach the goal.", turns, [False, True])
     >>> [m.role for m in messages][-1], flags[-1]
     ('assistant', True)
+    >>> chats = conversations(agent.prompt, "Reach the goal.", turns, [True, True])
 """
 
 from __future__ import annotations
@@ -44,3 +48,25 @@ def conversation(prompt: PromptFn, instruction: str, turns: Sequence[Turn],
             break
         flags[index] = bool(flag)
     return messages, flags
+
+
+def conversations(prompt: PromptFn, instruction: str, turns: Sequence[Turn],
+                  train: Sequence[bool], role: str = "") -> list[tuple[list[Message], list[bool], int]]:
+    """Chats that together train every turn flagged in `train`, each once, with the
+    number of turns each chat runs to (earliest chat first).
+
+    The first chat ends at the last turn; if the agent's prompt leaves out an earlier
+    trained turn, another chat ends at the latest such turn, and so on. With a full
+    history this is one chat; with `max_history=0` it is one chat per trained turn.
+    """
+    if len(turns) != len(train):
+        raise ValueError(f"need one flag per turn; got {len(turns)} turns, {len(train)} flags")
+    chats = []
+    wanted = [t for t, flag in enumerate(train) if flag]
+    while wanted:
+        end = wanted[-1] + 1
+        messages, flags = conversation(prompt, instruction, turns[:end], train[:end], role)
+        chats.append((messages, flags, end))
+        covered = sum(flags)  # trained turns are covered from the end of the chat backwards
+        wanted = wanted[:-covered]
+    return chats[::-1]

@@ -32,8 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentloop.agent import Turn
 from agentloop.critic import Critic
+from agentloop.parsing import well_formed
 from agentloop.search.best import turns
-from agentloop.search.conversation import PromptFn, conversation
+from agentloop.search.conversation import PromptFn, conversations
 from agentloop.search.tree import Tree
 from agentloop.types import Provenance, RevisionTrajectory
 
@@ -103,8 +104,8 @@ def revision_trajectories(trees: Sequence[Tree], prompt: PromptFn, judge: Critic
     if not found:
         return []
     verdicts = judge.judge([s.tree.state(s.bad) for s in found])
-    return [splice_revision(s, first_error(s, v, config), prompt, config, run, round)
-            for s, v in zip(found, verdicts, strict=True)]
+    return [record for s, v in zip(found, verdicts, strict=True)
+            for record in splice_revision(s, first_error(s, v, config), prompt, config, run, round)]
 
 
 def first_error(splice: Splice, bad_probabilities: Sequence[float], config: RevisionConfig) -> int:
@@ -117,8 +118,10 @@ def first_error(splice: Splice, bad_probabilities: Sequence[float], config: Revi
 
 
 def splice_revision(splice: Splice, t_error: int, prompt: PromptFn, config: RevisionConfig,
-                    run: str = "", round: int = 0) -> RevisionTrajectory:
-    """Bad turns up to t', the revision thought, then the good turns after the shared parent."""
+                    run: str = "", round: int = 0) -> list[RevisionTrajectory]:
+    """Bad turns up to t', the revision thought, then the good turns after the shared parent.
+
+    One record, or one per prompt the agent read if it shows only part of its history."""
     tree, depth = splice.tree, splice.tree.node(splice.parent)["depth"]
     bad, good = turns(tree, splice.bad), turns(tree, splice.good)
     bad_path = tree.path(splice.bad)
@@ -127,12 +130,12 @@ def splice_revision(splice: Splice, t_error: int, prompt: PromptFn, config: Revi
     resume = f"{config.revision_observation}\n{tree.node(splice.parent)['observation']}"
     continuation = [Turn(resume, good[depth].completion)] + good[depth + 1:]
     spliced = bad[: t_error + 1] + [revision] + continuation
-    train = [False] * (t_error + 1) + [True] * (1 + len(continuation))
-    messages, flags = conversation(prompt, tree.instruction, spliced, train,
-                                   tree.node(tree.root)["role"])
-    return RevisionTrajectory(
+    train = [False] * (t_error + 1) + [True] + [well_formed(turn.completion) for turn in continuation]
+    return [RevisionTrajectory(
         messages=tuple(messages), train=tuple(flags), kind="revision",
         bad_reward=tree.node(splice.bad)["ret"], good_reward=tree.node(splice.good)["ret"],
         revision_step=t_error,
         provenance=Provenance(run=run, round=round, task_id=tree.task_id,
                               node_ids=(splice.parent, splice.bad, splice.good)))
+        for messages, flags, _ in conversations(prompt, tree.instruction, spliced, train,
+                                                tree.node(tree.root)["role"])]

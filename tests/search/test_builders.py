@@ -81,6 +81,18 @@ def test_revisions_splice_bad_prefix_revision_and_good_continuation():
     assert (r4.bad_reward, r4.good_reward) == (0.0, 1.0)
 
 
+def test_revisions_of_an_agent_without_past_turns_are_one_record_per_trained_turn():
+    from agentloop.react import ReActAgent
+
+    judge = ScriptedJudge({2: [0.9, 0.8], 1: [0.2]})
+    prompt = ReActAgent(llm=None, max_history=0).prompt
+    revisions = revision_trajectories([hand_tree()], prompt, judge, RevisionConfig(alpha=0.5))
+    from_leaf_2 = [r for r in revisions if r.provenance.node_ids == ("0", "2", "3")]
+    trained = [[m.content for m, f in zip(r.messages, r.train) if f] for r in from_leaf_2]
+    assert trained == [[REVISION_THOUGHT], ["Thought: A\nAction: a"], ["Thought: C\nAction: c"]]
+    assert from_leaf_2[1].messages[-2].content == "Observation: ok.\nS0"
+
+
 def test_alpha_and_beta_rules():
     judge = ScriptedJudge({2: [0.0, 0.0], 1: [0.0]})
     assert revision_trajectories([hand_tree()], PROMPT, judge, RevisionConfig(alpha=1.01)) == []
@@ -120,3 +132,46 @@ def test_flags_follow_a_shortened_history():
     trained = [m.content for m, f in zip(messages, flags) if f]
     assert trained == ["Action: step3", "Action: step4"]  # step1 was dropped from the prompt
     assert not any(f for m, f in zip(messages, flags) if m.role != "assistant")
+
+
+def test_best_trajectories_train_every_valid_step_under_the_prompt_the_agent_read():
+    """With no past turns in the prompt (max_history=0) a path of n valid steps is n
+    records, each ending in its step under that step's own prompt; an invalid step on
+    a path that still succeeded is not trained. (One chat of the whole path trained
+    only its last step: SFT taught the 135M model to click [buy now] everywhere.)"""
+    from agentloop.react import ReActAgent
+
+    tree = Tree.new("t1", "Reach the goal.", "S0")
+    n1 = tree.add_child("0", "S1", "a", "Thought: A\nAction: a")
+    n2 = tree.add_child(n1, "S1 again", "x", "Thought: X\nAction: x", invalid=True)
+    n3 = tree.add_child(n2, "goal", "c", "Thought: C\nAction: c", reward=1.0, terminated=True,
+                        success=True)
+    for node in ("0", n1, n2, n3):
+        tree.node(node).update(visits=1, q=1.0, q_mcts=1.0, value_sum=1.0)
+    agent = ReActAgent(llm=None, max_history=0)
+    records = best_trajectories([tree], agent.prompt, min_reward=1.0)
+    trained = [[m.content for m, f in zip(r.messages, r.train) if f] for r in records]
+    assert trained == [["Thought: A\nAction: a"], ["Thought: C\nAction: c"]]
+    assert records[1].messages[-2].content == "Observation: S1 again"
+    assert [r.provenance.node_ids for r in records] == [("0", n1), ("0", n1, n2, n3)]
+    full = best_trajectories([tree], ReActAgent(llm=None, max_history=8).prompt, min_reward=1.0)
+    assert len(full) == 1 and [m.content for m, f in zip(full[0].messages, full[0].train) if f] == \
+        ["Thought: A\nAction: a", "Thought: C\nAction: c"]
+
+
+def test_only_well_formed_turns_are_imitated_and_the_shortest_success_is_best():
+    tree = Tree.new("t1", "Reach the goal.", "S0")
+    drift = tree.add_child("0", "S1", "a", "Thought: Valid actions: a[x], b[y]")  # parsed, not copied
+    long_end = tree.add_child(drift, "goal", "c", "Thought: C\nAction: c", reward=1.0,
+                              terminated=True, success=True)
+    short_end = tree.add_child("0", "goal", "d", "Thought: D\nAction: d", reward=1.0,
+                               terminated=True, success=True)
+    for node, q in (("0", 1.0), (drift, 1.0), (long_end, 1.0), (short_end, 0.0)):
+        tree.node(node).update(visits=1, q=q, q_mcts=q, value_sum=q)
+    (best,) = best_trajectories([tree], PROMPT, min_reward=1.0)
+    assert best.provenance.node_ids == ("0", short_end)
+    tree.node(short_end)["ret"] = 0.5  # now the long path is best, its drifted turn untrained
+    (best,) = best_trajectories([tree], PROMPT, min_reward=1.0)
+    assert [m.content for m, f in zip(best.messages, best.train) if f] == ["Thought: C\nAction: c"]
+    # the drifted child has the higher Q, so it would be "chosen": no pair
+    assert step_pairs([tree], PROMPT, PairConfig(threshold=0.1)) == []

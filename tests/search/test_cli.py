@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from agentloop.cli import app
 from agentloop.jsonl import read_jsonl
+from agentloop.parsing import well_formed
 from agentloop.search import load_trees
 from agentloop.types import PreferencePair, RevisionTrajectory, Trajectory
 
@@ -55,7 +56,9 @@ def test_search_build_show(tiny_dir, tmp_path):
                                  "--beta", "0.0", "--min-reward", "0.0"])
     assert result.exit_code == 0, result.output
     read_jsonl(data / "pairs.jsonl", PreferencePair)
-    assert len(read_jsonl(data / "best.jsonl", RevisionTrajectory)) == 2
+    # the tiny random model rarely writes the asked-for format; only such turns are trained
+    best = read_jsonl(data / "best.jsonl", RevisionTrajectory)
+    assert all(well_formed(m.content) for r in best for m, f in zip(r.messages, r.train) if f)
     read_jsonl(data / "revisions.jsonl", RevisionTrajectory)
 
     tree_file = sorted((out / "trees").glob("*.json"))[0]
