@@ -4,7 +4,8 @@ Every leaf of a finished tree ends one simulated episode; `trajectories(tree)`
 gives them as `Trajectory` records (trajectories.jsonl). `best_trajectories`
 keeps, per tree, the highest-return leaf path that reaches `min_reward`: the
 rejection-sampling fine-tuning baseline, and Agent-R's "good trajectories"
-that are mixed with the revisions.
+that are mixed with the revisions. Invalid actions on the path are cut out, and
+only turns in the format the agent was asked for are trained.
 
 Example:
     >>> good = best_trajectories(trees, agent.prompt, min_reward=1.0)
@@ -61,10 +62,31 @@ def best_leaf(tree: Tree) -> str | None:
         if leaves else None
 
 
+def without_detours(tree: Tree, node: str) -> tuple[list[Turn], list[str]]:
+    """The turns from the root to `node` with invalid actions cut out, and the nodes kept.
+
+    An invalid action changes nothing (the Environment protocol), so the valid action
+    after it was open from the state before it: that turn is given the observation
+    the agent had before the detour. A small model otherwise learns its valid moves
+    only on error pages, and on the real page only what it did without erring.
+    """
+    path = tree.path(node)
+    kept_turns, kept_nodes, seen = [], [path[0]], None
+    for parent, child in zip(path, path[1:]):
+        seen = seen if seen is not None else tree.node(parent)["observation"]
+        if tree.edge(child)["invalid"]:
+            continue
+        kept_turns.append(Turn(seen, tree.edge(child)["completion"]))
+        kept_nodes.append(child)
+        seen = None
+    return kept_turns, kept_nodes
+
+
 def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float = 1.0,
                       run: str = "", round: int = 0) -> list[RevisionTrajectory]:
-    """Per tree, its best leaf path if its return reaches `min_reward`, every turn trained
-    that is worth imitating: a valid action in the format asked for (`well_formed`).
+    """Per tree, its best leaf path if its return reaches `min_reward`, with invalid
+    detours cut out (`without_detours`) and every turn in the asked-for format
+    (`well_formed`) trained.
 
     An agent that shows only part of its history gets several records per path, one
     per prompt it read (`conversations`)."""
@@ -73,14 +95,13 @@ def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float
         leaf = best_leaf(tree)
         if leaf is None or tree.node(leaf)["ret"] < min_reward:
             continue
-        path = tree.path(leaf)
-        train = [not tree.edge(child)["invalid"] and well_formed(tree.edge(child)["completion"])
-                 for child in path[1:]]
-        for messages, flags, end in conversations(prompt, tree.instruction, turns(tree, leaf), train,
+        path_turns, nodes = without_detours(tree, leaf)
+        train = [well_formed(turn.completion) for turn in path_turns]
+        for messages, flags, end in conversations(prompt, tree.instruction, path_turns, train,
                                                   tree.node(tree.root)["role"]):
             out.append(RevisionTrajectory(
                 messages=tuple(messages), train=tuple(flags), kind="good",
                 good_reward=tree.node(leaf)["ret"],
                 provenance=Provenance(run=run, round=round, task_id=tree.task_id,
-                                      node_ids=tuple(path[: end + 1]))))
+                                      node_ids=tuple(nodes[: end + 1]))))
     return out

@@ -9,9 +9,9 @@ runs in training), and the tree node ids it came from.
 
 Agent Q does not fix the threshold; 0.1 is a tenth of the reward range. Only
 children visited at least `min_visits` times count: an unvisited child's
-Q_mcts is a placeholder 0, not an estimate. A chosen completion must be in the
-format the agent was asked for (`parsing.well_formed`); the rejected one may be
-anything.
+Q_mcts is a placeholder 0, not an estimate. A chosen completion must be a valid
+action in the format the agent was asked for (`parsing.well_formed`); the
+rejected one may be anything.
 
 Example:
     >>> pairs = step_pairs(trees, agent.prompt, PairConfig(threshold=0.1))
@@ -56,8 +56,8 @@ def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
             continue
         chosen, rejected = (a, b) if qa > qb else (b, a)
         good, bad = tree.edge(chosen), tree.edge(rejected)
-        if not well_formed(good["completion"]):
-            continue  # a drifted completion that happened to act well is not worth preferring
+        if good["invalid"] or not well_formed(good["completion"]):
+            continue  # an invalid or drifted action that happened to lead on is not worth preferring
         pairs.append(PreferencePair(
             prompt=messages,
             chosen=(Message(role="assistant", content=good["completion"]),),

@@ -134,11 +134,12 @@ def test_flags_follow_a_shortened_history():
     assert not any(f for m, f in zip(messages, flags) if m.role != "assistant")
 
 
-def test_best_trajectories_train_every_valid_step_under_the_prompt_the_agent_read():
+def test_best_trajectories_train_every_valid_step_under_the_prompt_it_was_open_from():
     """With no past turns in the prompt (max_history=0) a path of n valid steps is n
     records, each ending in its step under that step's own prompt; an invalid step on
     a path that still succeeded is not trained. (One chat of the whole path trained
-    only its last step: SFT taught the 135M model to click [buy now] everywhere.)"""
+    only its last step: SFT taught the 135M model to click [buy now] everywhere.) The
+    invalid step is cut out: the step after it is trained on the page before it."""
     from agentloop.react import ReActAgent
 
     tree = Tree.new("t1", "Reach the goal.", "S0")
@@ -152,11 +153,13 @@ def test_best_trajectories_train_every_valid_step_under_the_prompt_the_agent_rea
     records = best_trajectories([tree], agent.prompt, min_reward=1.0)
     trained = [[m.content for m, f in zip(r.messages, r.train) if f] for r in records]
     assert trained == [["Thought: A\nAction: a"], ["Thought: C\nAction: c"]]
-    assert records[1].messages[-2].content == "Observation: S1 again"
-    assert [r.provenance.node_ids for r in records] == [("0", n1), ("0", n1, n2, n3)]
+    assert records[1].messages[-2].content == "Observation: S1"  # the page before the detour
+    assert "(I took 1 earlier step.)" in [m.content for m in records[1].messages]
+    assert [r.provenance.node_ids for r in records] == [("0", n1), ("0", n1, n3)]
     full = best_trajectories([tree], ReActAgent(llm=None, max_history=8).prompt, min_reward=1.0)
-    assert len(full) == 1 and [m.content for m, f in zip(full[0].messages, full[0].train) if f] == \
-        ["Thought: A\nAction: a", "Thought: C\nAction: c"]
+    assert len(full) == 1 and [m.content for m in full[0].messages if m.role == "assistant"] == \
+        ["Thought: A\nAction: a", "Thought: C\nAction: c"] and all(
+            f for f, m in zip(full[0].train, full[0].messages) if m.role == "assistant")
 
 
 def test_only_well_formed_turns_are_imitated_and_the_shortest_success_is_best():
