@@ -136,10 +136,10 @@ def test_flags_follow_a_shortened_history():
 
 def test_best_trajectories_train_every_valid_step_under_the_prompt_it_was_open_from():
     """With no past turns in the prompt (max_history=0) a path of n valid steps is n
-    records, each ending in its step under that step's own prompt; an invalid step on
-    a path that still succeeded is not trained. (One chat of the whole path trained
-    only its last step: SFT taught the 135M model to click [buy now] everywhere.) The
-    invalid step is cut out: the step after it is trained on the page before it."""
+    records, each ending in its step under that step's own prompt. (One chat of the
+    whole path trained only its last step: SFT taught the 135M model to click
+    [buy now] everywhere.) An invalid step is cut out, and the step after it is
+    trained on the page before it."""
     from agentloop.react import ReActAgent
 
     tree = Tree.new("t1", "Reach the goal.", "S0")
