@@ -57,7 +57,7 @@ def run(
     from agentloop.config import ConfigError, load_config
     from agentloop.loop import run_rounds
     from agentloop.model import ModelNotFoundError, resolve_model
-    from agentloop.report import read_metrics, round_table
+    from agentloop.report import read_metrics, round_table, write_report
     from agentloop.rundir import ConfigChangedError
 
     try:
@@ -81,12 +81,13 @@ def report(run_dir: str = typer.Argument(..., help="A run directory, e.g. runs/d
     """Print the table of all rounds of a run (and rewrite its report.md and plots)."""
     from pathlib import Path
 
-    from agentloop.report import read_metrics, round_table
+    from agentloop.report import read_metrics, round_table, write_report
 
     root = Path(run_dir)
     if not (root / "metrics.jsonl").is_file():
         typer.echo(f"error: {root} has no metrics.jsonl (not a run directory, or nothing finished yet)", err=True)
         raise typer.Exit(2)
+    write_report(root)
     typer.echo(round_table(read_metrics(root)))
 
 
@@ -272,17 +273,20 @@ def build(
     agent = build_agent(run_config.agent, llm, build_env(run_config.env))
     out = Path(output)
     if "pairs" in kinds:
-        pairs = step_pairs(loaded, agent.prompt, PairConfig(threshold=threshold))
+        pairs = step_pairs(loaded, agent.prompt, PairConfig(threshold=threshold),
+                           imitable=run_config.build.imitable)
         typer.echo(f"{len(pairs)} pairs -> {write_jsonl(out / 'pairs.jsonl', pairs)}")
     if "revisions" in kinds:
         try:
             revisions = revision_trajectories(loaded, agent.prompt, build_critic(run_config.critic, llm),
-                                              RevisionConfig(alpha=alpha, beta=beta))
+                                              RevisionConfig(alpha=alpha, beta=beta),
+                                              imitable=run_config.build.imitable)
         finally:
             close_llm(llm)
         typer.echo(f"{len(revisions)} revisions -> {write_jsonl(out / 'revisions.jsonl', revisions)}")
     if "best" in kinds:
-        best = best_trajectories(loaded, agent.prompt, min_reward=min_reward)
+        best = best_trajectories(loaded, agent.prompt, min_reward=min_reward,
+                                 imitable=run_config.build.imitable)
         typer.echo(f"{len(best)} best trajectories -> {write_jsonl(out / 'best.jsonl', best)}")
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentloop.critic import CriticConfig
 from agentloop.environments.webshop import WebShopConfig
+from agentloop.parsing import well_formed
 from agentloop.search.config import SearchConfig
 from agentloop.search.pairs import PairConfig
 from agentloop.search.revisions import RevisionConfig
@@ -119,6 +120,13 @@ class BuildConfig(Section):
     """Agent-R revision trajectories."""
     best_min_reward: float = 1.0
     """A tree's best path becomes an SFT example when its return reaches this (rejection sampling)."""
+    well_formed_only: bool = True
+    """Imitate (train, or choose in a pair) only completions in the ReAct format, a `Thought:`
+    line then an `Action:` line; false for agents that write another format."""
+
+    def imitable(self, completion: str) -> bool:
+        """Whether a completion may be trained on or chosen, per `well_formed_only`."""
+        return well_formed(completion) if self.well_formed_only else True
 
 
 class TrainerConfig(Section):

@@ -83,7 +83,7 @@ def run_rounds(config: RunConfig, allow_changed: bool = False) -> RunDir:
             evaluate_phase(session, round)
     finally:
         session.close()  # vLLM's engine processes must not outlive the run
-    write_report(run)
+    write_report(run.root)
     return run
 
 
@@ -138,12 +138,13 @@ def build_phase(session: Session, round: int) -> None:
     llm = session.llm(run.model_of(round - 1))
     agent = build_agent(config.agent, llm, session.env)
     name, out = config.loop.name, run.round_dir(round)
-    pairs = step_pairs(trees, agent.prompt, config.build.pairs, name, round) \
+    imitable = config.build.imitable
+    pairs = step_pairs(trees, agent.prompt, config.build.pairs, name, round, imitable) \
         if "pairs" in config.loop.data else []
     revisions = revision_trajectories(trees, agent.prompt, build_critic(config.critic, llm),
-                                      config.build.revisions, name, round) \
+                                      config.build.revisions, name, round, imitable) \
         if "revisions" in config.loop.data else []
-    best = best_trajectories(trees, agent.prompt, config.build.best_min_reward, name, round) \
+    best = best_trajectories(trees, agent.prompt, config.build.best_min_reward, name, round, imitable) \
         if "best" in config.loop.data else []
     write_jsonl(out / "pairs.jsonl", pairs)
     write_jsonl(out / "revisions.jsonl", revisions)

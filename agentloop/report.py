@@ -3,7 +3,7 @@ table of all rounds, and PNG plots (success and reward per round, DPO loss and
 margins, tree sizes).
 
 Example:
-    >>> write_report(RunDir.open(config))      # after or during a run
+    >>> write_report(Path("runs/default"))      # after or during a run
     >>> print(round_table(read_metrics(Path("runs/default"))))
 """
 
@@ -74,9 +74,9 @@ def write_plots(root: Path, metrics: list[dict[str, Any]]) -> list[Path]:
         low = [g["success_rate"] - g["success_ci95"][0] for g in greedy]
         high = [g["success_ci95"][1] - g["success_rate"] for g in greedy]
         axes[0].errorbar(numbers, [g["success_rate"] for g in greedy], yerr=[low, high], marker="o", capsize=4)
-        axes[0].set(title="success rate (greedy, 95% CI)", xlabel="round", ylim=(0, 1))
+        axes[0].set(title="success rate (greedy, 95% CI)", xlabel="round", ylim=(0, 1), xticks=numbers)
         axes[1].plot(numbers, [g["mean_reward"] for g in greedy], marker="o")
-        axes[1].set(title="mean reward", xlabel="round", ylim=(0, 1))
+        axes[1].set(title="mean reward", xlabel="round", ylim=(0, 1), xticks=numbers)
         written.append(_save(figure, plots / "success.png"))
     logs = sorted(root.glob("round-*/train-dpo.jsonl"))
     if logs:
@@ -96,7 +96,7 @@ def write_plots(root: Path, metrics: list[dict[str, Any]]) -> list[Path]:
     if collected:
         figure, axis = plt.subplots(figsize=(4.5, 3.5))
         axis.bar(collected, [rounds[n]["collect"]["mean_tree_nodes"] for n in collected])
-        axis.set(title="mean tree size (nodes)", xlabel="round")
+        axis.set(title="mean tree size (nodes)", xlabel="round", xticks=collected)
         written.append(_save(figure, plots / "trees.png"))
     return written
 
@@ -110,12 +110,12 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
-def write_report(run) -> Path:
-    """Write report.md (the round table and the plots) into the run directory."""
-    metrics = read_metrics(run.root)
-    plots = write_plots(run.root, metrics)
-    text = [f"# Run {run.root.name}", "", round_table(metrics), ""]
+def write_report(root: Path) -> Path:
+    """Write report.md (the round table and the plots) into the run directory `root`."""
+    metrics = read_metrics(root)
+    plots = write_plots(root, metrics)
+    text = [f"# Run {root.name}", "", round_table(metrics), ""]
     text += [f"![{p.stem}](plots/{p.name})" for p in plots]
-    path = run.root / "report.md"
+    path = root / "report.md"
     path.write_text("\n".join(text) + "\n")
     return path

@@ -9,13 +9,12 @@ only turns in the format the agent was asked for are trained.
 
 Example:
     >>> good = best_trajectories(trees, agent.prompt, min_reward=1.0)
-    >>> good[0].kind, all(good[0].train[i] for i, m in enumerate(good[0].messages) if m.role == "assistant")
-    ('good', True)
+    >>> write_jsonl("best.jsonl", good)   # masked SFT: only messages flagged in `train`
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from agentloop.agent import Turn
 from agentloop.parsing import well_formed
@@ -83,10 +82,11 @@ def without_detours(tree: Tree, node: str) -> tuple[list[Turn], list[str]]:
 
 
 def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float = 1.0,
-                      run: str = "", round: int = 0) -> list[RevisionTrajectory]:
+                      run: str = "", round: int = 0,
+                      imitable: Callable[[str], bool] = well_formed) -> list[RevisionTrajectory]:
     """Per tree, its best leaf path if its return reaches `min_reward`, with invalid
-    detours cut out (`without_detours`) and every turn in the asked-for format
-    (`well_formed`) trained.
+    detours cut out (`without_detours`) and every `imitable` turn trained (by default
+    those in the ReAct format, `parsing.well_formed`).
 
     An agent that shows only part of its history gets several records per path, one
     per prompt it read (`conversations`)."""
@@ -96,7 +96,7 @@ def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float
         if leaf is None or tree.node(leaf)["ret"] < min_reward:
             continue
         path_turns, nodes = without_detours(tree, leaf)
-        train = [well_formed(turn.completion) for turn in path_turns]
+        train = [imitable(turn.completion) for turn in path_turns]
         for messages, flags, end in conversations(prompt, tree.instruction, path_turns, train,
                                                   tree.node(tree.root)["role"]):
             out.append(RevisionTrajectory(

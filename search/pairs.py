@@ -10,8 +10,8 @@ runs in training), and the tree node ids it came from.
 Agent Q does not fix the threshold; 0.1 is a tenth of the reward range. Only
 children visited at least `min_visits` times count: an unvisited child's
 Q_mcts is a placeholder 0, not an estimate. A chosen completion must be a valid
-action in the format the agent was asked for (`parsing.well_formed`); the
-rejected one may be anything.
+action in the format the agent was asked for (`imitable`, by default
+`parsing.well_formed`: the ReAct format); the rejected one may be anything.
 
 Example:
     >>> pairs = step_pairs(trees, agent.prompt, PairConfig(threshold=0.1))
@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import combinations
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,8 +43,10 @@ class PairConfig(BaseModel):
 
 
 def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
-               run: str = "", round: int = 0) -> list[PreferencePair]:
-    """The pairs among the children of `node`, better-Q child first."""
+               run: str = "", round: int = 0,
+               imitable: Callable[[str], bool] = well_formed) -> list[PreferencePair]:
+    """The pairs among the children of `node`, better-Q child first; the better child
+    must be a valid action and `imitable` (the format the agent asks for)."""
     children = [ch for ch in tree.children(node) if tree.node(ch)["visits"] >= config.min_visits]
     if len(children) < 2:
         return []
@@ -56,7 +58,7 @@ def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
             continue
         chosen, rejected = (a, b) if qa > qb else (b, a)
         good, bad = tree.edge(chosen), tree.edge(rejected)
-        if good["invalid"] or not well_formed(good["completion"]):
+        if good["invalid"] or not imitable(good["completion"]):
             continue  # an invalid or drifted action that happened to lead on is not worth preferring
         pairs.append(PreferencePair(
             prompt=messages,
@@ -71,8 +73,9 @@ def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
 
 
 def step_pairs(trees: Sequence[Tree], prompt: PromptFn, config: PairConfig | None = None,
-               run: str = "", round: int = 0) -> list[PreferencePair]:
+               run: str = "", round: int = 0,
+               imitable: Callable[[str], bool] = well_formed) -> list[PreferencePair]:
     """Every step-level pair of every tree, node by node."""
     config = config or PairConfig()
-    return [pair for tree in trees for node, data in tree.graph.nodes(data=True)
-            if data["visits"] > 0 for pair in node_pairs(tree, node, prompt, config, run, round)]
+    return [pair for tree in trees for node, data in tree.graph.nodes(data=True) if data["visits"] > 0
+            for pair in node_pairs(tree, node, prompt, config, run, round, imitable)]

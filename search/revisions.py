@@ -25,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -96,16 +96,18 @@ def splices(tree: Tree, config: RevisionConfig) -> list[Splice]:
 
 
 def revision_trajectories(trees: Sequence[Tree], prompt: PromptFn, judge: Critic,
-                          config: RevisionConfig | None = None, run: str = "",
-                          round: int = 0) -> list[RevisionTrajectory]:
-    """Agent-R revisions of every tree; the judge reads all bad paths in one batched call."""
+                          config: RevisionConfig | None = None, run: str = "", round: int = 0,
+                          imitable: Callable[[str], bool] = well_formed) -> list[RevisionTrajectory]:
+    """Agent-R revisions of every tree; the judge reads all bad paths in one batched call.
+    Good turns after the revision are trained when `imitable` (by default: in the ReAct format)."""
     config = config or RevisionConfig()
     found = [s for tree in trees for s in splices(tree, config)]
     if not found:
         return []
     verdicts = judge.judge([s.tree.state(s.bad) for s in found])
     return [record for s, v in zip(found, verdicts, strict=True)
-            for record in splice_revision(s, first_error(s, v, config), prompt, config, run, round)]
+            for record in splice_revision(s, first_error(s, v, config), prompt, config, run, round,
+                                          imitable)]
 
 
 def first_error(splice: Splice, bad_probabilities: Sequence[float], config: RevisionConfig) -> int:
@@ -118,7 +120,8 @@ def first_error(splice: Splice, bad_probabilities: Sequence[float], config: Revi
 
 
 def splice_revision(splice: Splice, t_error: int, prompt: PromptFn, config: RevisionConfig,
-                    run: str = "", round: int = 0) -> list[RevisionTrajectory]:
+                    run: str = "", round: int = 0,
+                  imitable: Callable[[str], bool] = well_formed) -> list[RevisionTrajectory]:
     """Bad turns up to t', the revision thought, then the good turns after the shared parent.
 
     One record, or one per prompt the agent read if it shows only part of its history."""
@@ -130,7 +133,7 @@ def splice_revision(splice: Splice, t_error: int, prompt: PromptFn, config: Revi
     resume = f"{config.revision_observation}\n{tree.node(splice.parent)['observation']}"
     continuation = [Turn(resume, good[depth].completion)] + good[depth + 1:]
     spliced = bad[: t_error + 1] + [revision] + continuation
-    train = [False] * (t_error + 1) + [True] + [well_formed(turn.completion) for turn in continuation]
+    train = [False] * (t_error + 1) + [True] + [imitable(turn.completion) for turn in continuation]
     return [RevisionTrajectory(
         messages=tuple(messages), train=tuple(flags), kind="revision",
         bad_reward=tree.node(splice.bad)["ret"], good_reward=tree.node(splice.good)["ret"],
