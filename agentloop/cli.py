@@ -57,7 +57,7 @@ def run(
     from agentloop.config import ConfigError, load_config
     from agentloop.loop import run_rounds
     from agentloop.model import ModelNotFoundError, resolve_model
-    from agentloop.report import read_metrics, round_table, write_report
+    from agentloop.report import read_metrics, round_table
     from agentloop.rundir import ConfigChangedError
 
     try:
