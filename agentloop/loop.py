@@ -135,7 +135,8 @@ def build_phase(session: Session, round: int) -> None:
         return
     started = time.time()
     trees = load_trees(run.round_dir(round) / "trees")
-    llm = session.llm(run.model_of(round - 1))
+    # The prompt needs no model; only the Agent-R judge does (a resumed run starts no engine for it).
+    llm = session.llm(run.model_of(round - 1)) if "revisions" in config.loop.data else None
     agent = build_agent(config.agent, llm, session.env)
     name, out = config.loop.name, run.round_dir(round)
     imitable = config.build.imitable

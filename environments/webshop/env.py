@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentloop.environments.protocol import StepResult, Task
 from agentloop.environments.webshop.catalog import Catalog, generate_catalog
 from agentloop.environments.webshop.goal import Difficulty, make_tasks
-from agentloop.environments.webshop.prompt import demonstration, system_prompt
+from agentloop.environments.webshop.prompt import SYSTEM_PROMPT, demonstration
 from agentloop.environments.webshop.render import Mode, render
 from agentloop.environments.webshop.reward import Goal, purchase_reward
 from agentloop.environments.webshop.search import SearchIndex
@@ -92,7 +92,7 @@ class WebShopEnv:
         self.observation_mode: Mode = observation_mode
         self.max_steps, self.num_tasks = max_steps, num_tasks
         self.catalog, self.index = load_shop(num_products, seed)
-        self.system_prompt: str = system_prompt(observation_mode)
+        self.system_prompt: str = SYSTEM_PROMPT
         # Easy tasks ask for no option: their example buys without selecting one.
         self.demonstration: tuple[Message, ...] = demonstration(observation_mode,
                                                                 options=difficulty != "easy")

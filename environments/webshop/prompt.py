@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from agentloop.types import Message
 
-_RULES = """You shop in a web store for the product the instruction describes.
+SYSTEM_PROMPT = """You shop in a web store for the product the instruction describes.
 Answer each turn in exactly this format:
 Thought: <one short sentence>
 Action: <one action>
@@ -38,6 +38,7 @@ Pick a product of the right type with the asked features under the price limit, 
 click each option the instruction names, then click[buy now].
 
 An example episode comes first, then your own task."""
+"""The rules of the shop and the answer format (the same for both observation modes)."""
 
 _GOAL = "i need a vegan rose lip balm{scent}, and price lower than 12.00 dollars"
 _SEARCH = "Thought: I search for a vegan rose lip balm.\nAction: search[vegan rose lip balm]"
@@ -73,9 +74,6 @@ def _text_pages(goal: str, options: bool) -> tuple[str, str, str, str]:
     return search, results, item.format("none"), item.format("scent mint")
 
 
-def system_prompt(mode: str = "compact") -> str:
-    """The rules of the shop and the answer format (the same for both observation modes)."""
-    return _RULES
 
 
 def demonstration(mode: str = "compact", options: bool = True) -> tuple[Message, ...]:
