@@ -55,10 +55,10 @@ def run(
     finished phase. Example: `agentloop run examples/default.yaml loop.rounds=3`
     """
     from agentloop.config import ConfigError, load_config
-    from agentloop.loop import run_rounds
-    from agentloop.model import ModelNotFoundError, resolve_model
-    from agentloop.report import read_metrics, round_table
-    from agentloop.rundir import ConfigChangedError
+    from agentloop.llm.model_path import ModelNotFoundError, resolve_model
+    from agentloop.run.report import read_metrics, round_table
+    from agentloop.run.rounds import run_rounds
+    from agentloop.run.rundir import ConfigChangedError
 
     try:
         run_config = load_config(*_config_and_overrides(config, overrides))
@@ -81,7 +81,7 @@ def report(run_dir: str = typer.Argument(..., help="A run directory, e.g. runs/d
     """Print the table of all rounds of a run (and rewrite its report.md and plots)."""
     from pathlib import Path
 
-    from agentloop.report import read_metrics, round_table, write_report
+    from agentloop.run.report import read_metrics, round_table, write_report
 
     root = Path(run_dir)
     if not (root / "metrics.jsonl").is_file():
@@ -106,8 +106,14 @@ def rollout(
 
     Example: `agentloop rollout examples/default.yaml env.difficulty=easy --tasks 50 -o test.jsonl`
     """
-    from agentloop.components import agent_sampling, build_agent, build_env, build_llm, close_llm
-    from agentloop.runner import run_episodes
+    from agentloop.run.episodes import run_episodes
+    from agentloop.run.from_config import (
+        agent_sampling,
+        build_agent,
+        build_env,
+        build_llm,
+        close_llm,
+    )
 
     run_config = _load_config(config, overrides)
     env = build_env(run_config.env)
@@ -139,20 +145,20 @@ def serve(
     Example: `agentloop serve default --port 8000`, then from Python
     `OpenAIBackend("http://127.0.0.1:8000/v1", tokenizer=...)` or any OpenAI client.
     """
-    from agentloop.model import resolve_model
-    from agentloop.server import serve as serve_llm
+    from agentloop.llm.model_path import resolve_model
+    from agentloop.serve.server import serve as serve_llm
 
     if backend not in ("transformers", "vllm"):
         raise typer.BadParameter(f"{backend!r} is not one of: transformers, vllm", param_hint="--backend")
     path = resolve_model(model)
     options = {"dtype": dtype} if dtype else {}
     if backend == "vllm":
-        from agentloop.vllm_backend import VLLMBackend
+        from agentloop.llm.vllm_backend import VLLMBackend
 
         with VLLMBackend.from_pretrained(path, **options) as llm:
             serve_llm(llm, host=host, port=port, model_name=model, tokenizer=llm.tokenizer)
     else:
-        from agentloop.transformers_backend import TransformersBackend
+        from agentloop.llm.transformers_backend import TransformersBackend
 
         llm = TransformersBackend.from_pretrained(path, **options)
         serve_llm(llm, host=host, port=port, model_name=model, tokenizer=llm.tokenizer)
@@ -206,9 +212,9 @@ def search(
     """
     from pathlib import Path
 
-    from agentloop.components import build_agent, build_env, build_llm, close_llm
-    from agentloop.critic import build_critic
+    from agentloop.agents.critic import build_critic
     from agentloop.jsonl import write_jsonl
+    from agentloop.run.from_config import build_agent, build_env, build_llm, close_llm
     from agentloop.search import save_trees, search_tasks, solve_tasks, trajectories
 
     run_config = _load_config(config, overrides)
@@ -257,11 +263,17 @@ def build(
     """
     from pathlib import Path
 
-    from agentloop.components import build_agent, build_env, build_llm, close_llm
-    from agentloop.critic import build_critic
+    from agentloop.agents.critic import build_critic
     from agentloop.jsonl import write_jsonl
-    from agentloop.search import (PairConfig, RevisionConfig, best_trajectories, load_trees,
-                                  revision_trajectories, step_pairs)
+    from agentloop.run.from_config import build_agent, build_env, build_llm, close_llm
+    from agentloop.search import (
+        PairConfig,
+        RevisionConfig,
+        best_trajectories,
+        load_trees,
+        revision_trajectories,
+        step_pairs,
+    )
 
     kinds = {k.strip() for k in data.split(",") if k.strip()}
     if not kinds or kinds - {"pairs", "revisions", "best"}:

@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentloop.critic import CriticConfig
+from agentloop.agents.critic import CriticConfig
+from agentloop.agents.parsing import well_formed
 from agentloop.environments.webshop import WebShopConfig
-from agentloop.parsing import well_formed
 from agentloop.search.config import SearchConfig
 from agentloop.search.pairs import PairConfig
 from agentloop.search.revisions import RevisionConfig

@@ -20,6 +20,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from agentloop.atomic import write_atomic
+
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -90,11 +92,4 @@ class JsonlWriter:
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[BaseModel]) -> Path:
     """Write `records` to `path` atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(record.model_dump_json() + "\n")
-    os.replace(temporary, path)
-    return path
+    return write_atomic(path, "".join(record.model_dump_json() + "\n" for record in records))

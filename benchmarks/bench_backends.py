@@ -23,7 +23,7 @@ import statistics
 import time
 
 from agentloop.llm import Sampling
-from agentloop.model import resolve_model
+from agentloop.llm.model_path import resolve_model
 
 PASSAGE = (
     "You are shopping in an online store. Each turn you read the page and reply with "
@@ -97,8 +97,8 @@ def main() -> None:
 
     import torch
 
-    from agentloop.transformers_backend import TransformersBackend
-    from agentloop.vllm_backend import VLLMBackend
+    from agentloop.llm.transformers_backend import TransformersBackend
+    from agentloop.llm.vllm_backend import VLLMBackend
 
     path = resolve_model(args.model)
     load_before = os.getloadavg()

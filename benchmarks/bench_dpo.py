@@ -38,7 +38,7 @@ BATCH_SIZE, LR, BETA = 8, 5e-6, 0.1
 
 def make_pairs(tokenizer, count: int, seed: int = 0):
     """`count` pairs from nodes of 3 candidates: prompt ~250 tokens, actions ~20 tokens."""
-    from agentloop.types import Message, PreferencePair
+    from agentloop.records import Message, PreferencePair
 
     rng = random.Random(seed)
     pairs = []
@@ -69,9 +69,10 @@ def peak_rss_mib() -> float:
 
 
 def run_ours(pairs, output: Path, bf16: bool) -> dict:
-    from agentloop.model import resolve_model
     from agentloop.trainers.config import DPOConfig
     from agentloop.trainers.dpo import train_dpo
+
+    from agentloop.llm.model_path import resolve_model
 
     config = DPOConfig(lr=LR, beta=BETA, batch_size=BATCH_SIZE, epochs=1, warmup_ratio=0.1,
                        schedule="cosine", max_grad_norm=1.0, bf16=bf16, progress=False,
@@ -87,7 +88,7 @@ def run_trl(pairs, output: Path, bf16: bool) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    from agentloop.model import resolve_model
+    from agentloop.llm.model_path import resolve_model
 
     path = resolve_model("default")
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -127,7 +128,7 @@ def side(name: str, count: int) -> None:
     import torch
     from transformers import AutoTokenizer
 
-    from agentloop.model import resolve_model
+    from agentloop.llm.model_path import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
     pairs = make_pairs(tokenizer, count)

@@ -5,7 +5,7 @@ One 300-token prompt, 4 samples of 32 new tokens, on the default model
 threads. Plain `generate` prefills the prompt once per sample; our backend
 prefills it once and copies the KV cache. On CPU in float32 our backend also
 runs the linear layers through oneDNN with packed weights
-(`agentloop.packed_linear`), several times faster than PyTorch's default MKL
+(`agentloop.llm.packed_linear`), several times faster than PyTorch's default MKL
 path there; "plain_onednn_s" times plain `generate` with those same kernels, so
 "speedup_same_kernels" is what the decode loop alone gains. Prints a final JSON
 line with "speedup" (plain seconds / ours seconds, medians over repeats).
@@ -24,8 +24,8 @@ import time
 import torch
 
 from agentloop.llm import Sampling
-from agentloop.model import resolve_model
-from agentloop.transformers_backend import TransformersBackend
+from agentloop.llm.model_path import resolve_model
+from agentloop.llm.transformers_backend import TransformersBackend
 
 WORDS = ("search click product price size color shoes lamp dress organic gluten free wireless "
          "charger leather wallet cotton shirt").split()

@@ -17,12 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentloop.components import agent_sampling, build_agent
-from agentloop.config import AgentConfig
 from agentloop.environments.webshop import WebShopEnv
-from agentloop.model import resolve_model
-from agentloop.runner import run_episodes
-from agentloop.transformers_backend import TransformersBackend
+
+from agentloop.config import AgentConfig
+from agentloop.llm.model_path import resolve_model
+from agentloop.llm.transformers_backend import TransformersBackend
+from agentloop.run.episodes import run_episodes
+from agentloop.run.from_config import agent_sampling, build_agent
 
 
 def main() -> None:

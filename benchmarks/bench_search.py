@@ -17,11 +17,12 @@ import argparse
 import json
 import time
 
-from agentloop.components import build_agent, build_env
-from agentloop.config import AgentConfig, MazeConfig
-from agentloop.critic import LLMCritic
 from agentloop.environments.webshop import WebShopConfig
 from agentloop.search import MCTS, SearchConfig
+
+from agentloop.agents.critic import LLMCritic
+from agentloop.config import AgentConfig, MazeConfig
+from agentloop.run.from_config import build_agent, build_env
 
 
 def tiny_llm():
@@ -29,8 +30,8 @@ def tiny_llm():
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from agentloop.model import resolve_model
-    from agentloop.transformers_backend import TransformersBackend
+    from agentloop.llm.model_path import resolve_model
+    from agentloop.llm.transformers_backend import TransformersBackend
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
     torch.manual_seed(0)
@@ -72,8 +73,8 @@ def main() -> None:
     if args.tiny:
         llm = tiny_llm()
     else:
-        from agentloop.model import resolve_model
-        from agentloop.transformers_backend import TransformersBackend
+        from agentloop.llm.model_path import resolve_model
+        from agentloop.llm.transformers_backend import TransformersBackend
 
         llm = TransformersBackend.from_pretrained(resolve_model(args.model))
     env_config = (WebShopConfig(num_products=args.products, difficulty="easy")

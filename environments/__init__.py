@@ -4,6 +4,11 @@
 """
 
 from agentloop.environments.checker import EnvCheckError, check_env
-from agentloop.environments.protocol import Environment, MultiAgentEnvironment, StepResult, Task
+from agentloop.environments.protocol import (
+    Environment,
+    MultiAgentEnvironment,
+    StepResult,
+    Task,
+)
 
 __all__ = ["Environment", "MultiAgentEnvironment", "StepResult", "Task", "check_env", "EnvCheckError"]

@@ -17,7 +17,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from agentloop.environments.protocol import Environment, MultiAgentEnvironment, StepResult, Task
+from agentloop.environments.protocol import (
+    Environment,
+    MultiAgentEnvironment,
+    StepResult,
+    Task,
+)
 
 INVALID_ACTIONS = ("", "   ", "xyzzy", "click[", "search[]]", "\x00\n\t", "click[" + "a" * 500 + "]")
 

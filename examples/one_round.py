@@ -14,19 +14,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agentloop.components import agent_sampling, build_agent
-from agentloop.config import AgentConfig
-from agentloop.critic import CriticConfig, build_critic
 from agentloop.environments.maze import MazeEnv
 from agentloop.environments.webshop import WebShopEnv
-from agentloop.evaluate import evaluate_greedy
-from agentloop.jsonl import write_jsonl
-from agentloop.model import resolve_model
-from agentloop.search import SearchConfig, best_trajectories, save_trees, search_tasks, step_pairs
+from agentloop.search import (
+    SearchConfig,
+    best_trajectories,
+    save_trees,
+    search_tasks,
+    step_pairs,
+)
 from agentloop.trainers.config import DPOConfig, SFTConfig
 from agentloop.trainers.dpo import train_dpo
 from agentloop.trainers.sft import train_sft
-from agentloop.transformers_backend import TransformersBackend
+
+from agentloop.agents.critic import CriticConfig, build_critic
+from agentloop.config import AgentConfig
+from agentloop.jsonl import write_jsonl
+from agentloop.llm.model_path import resolve_model
+from agentloop.llm.transformers_backend import TransformersBackend
+from agentloop.run.evaluate import evaluate_greedy
+from agentloop.run.from_config import agent_sampling, build_agent
 
 
 def main() -> None:

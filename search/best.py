@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from agentloop.agent import Turn
-from agentloop.parsing import well_formed
 from agentloop.search.conversation import PromptFn, conversations
 from agentloop.search.tree import Tree
-from agentloop.types import Provenance, RevisionTrajectory, Step, Trajectory
+
+from agentloop.agents.parsing import well_formed
+from agentloop.agents.protocol import Turn
+from agentloop.records import Provenance, RevisionTrajectory, Step, Trajectory
 
 
 def turns(tree: Tree, node: str) -> list[Turn]:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentloop.llm import Sampling
+from agentloop.llm.protocol import Sampling
 
 
 class SearchConfig(BaseModel):

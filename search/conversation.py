@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from agentloop.agent import AgentState, Turn
-from agentloop.types import Message
+from agentloop.agents.protocol import AgentState, Turn
+from agentloop.records import Message
 
 PromptFn = Callable[[AgentState], list[Message]]
 

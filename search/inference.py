@@ -19,14 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agentloop.agent import Agent
-from agentloop.critic import Critic
 from agentloop.environments.protocol import Environment, Task
 from agentloop.search.best import trajectory
 from agentloop.search.config import SearchConfig
 from agentloop.search.mcts import MCTS
 from agentloop.search.tree import Tree
-from agentloop.types import Trajectory
+
+from agentloop.agents.critic import Critic
+from agentloop.agents.protocol import Agent
+from agentloop.records import Trajectory
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from agentloop.agent import Agent, Proposal
-from agentloop.critic import Critic
 from agentloop.environments.protocol import Environment, Task
-from agentloop.search.branch import Cursor
 from agentloop.search.config import SearchConfig
+from agentloop.search.cursor import Cursor
 from agentloop.search.tree import Tree
+
+from agentloop.agents.critic import Critic
+from agentloop.agents.protocol import Agent, Proposal
 
 
 class MCTS:

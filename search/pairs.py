@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from agentloop.parsing import well_formed
 from agentloop.search.conversation import PromptFn
 from agentloop.search.tree import Tree
-from agentloop.types import Message, PreferencePair, Provenance
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentloop.agents.parsing import well_formed
+from agentloop.records import Message, PreferencePair, Provenance
 
 
 class PairConfig(BaseModel):

@@ -28,15 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from agentloop.agent import Turn
-from agentloop.critic import Critic
-from agentloop.parsing import well_formed
 from agentloop.search.best import turns
 from agentloop.search.conversation import PromptFn, conversations
 from agentloop.search.tree import Tree
-from agentloop.types import Provenance, RevisionTrajectory
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentloop.agents.critic import Critic
+from agentloop.agents.parsing import well_formed
+from agentloop.agents.protocol import Turn
+from agentloop.records import Provenance, RevisionTrajectory
 
 REVISION_THOUGHT = ("Thought: I realize my previous action was wrong. I should go back and "
                     "take a better action.\nAction: wait")

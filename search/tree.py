@@ -36,7 +36,8 @@ from typing import Any
 
 import networkx as nx
 
-from agentloop.agent import AgentState
+from agentloop.agents.protocol import AgentState
+from agentloop.atomic import write_atomic
 
 ROOT = "0"
 
@@ -129,12 +130,7 @@ class Tree:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write node-link JSON atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(self.to_json()), encoding="utf-8")
-        os.replace(temporary, path)
-        return path
+        return write_atomic(path, json.dumps(self.to_json()))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Tree:

@@ -14,7 +14,7 @@ import torch
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from agentloop.model import resolve_model
+    from agentloop.llm.model_path import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model("default"))
 

@@ -1,6 +1,6 @@
 """Fixtures for the server and OpenAI-client tests: a tiny random llama with the
 default model's tokenizer (2 layers, hidden 64), served by the real
-`agentloop.server` over HTTP on a free port of 127.0.0.1.
+`agentloop.serve.server` over HTTP on a free port of 127.0.0.1.
 
 Test modules import the fixtures they use: `from serving_fixtures import ...`.
 """
@@ -29,7 +29,7 @@ def save_tiny_model(path: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from agentloop.model import resolve_model
+    from agentloop.llm.model_path import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
     torch.manual_seed(0)
@@ -52,7 +52,7 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_llm(tiny_dir):
-    from agentloop.transformers_backend import TransformersBackend
+    from agentloop.llm.transformers_backend import TransformersBackend
 
     return TransformersBackend.from_pretrained(tiny_dir)
 
@@ -63,8 +63,8 @@ def served(tiny_llm) -> Iterator[tuple[str, object]]:
 
     The batching window is wide (50 ms) so that concurrent test requests are
     reliably merged."""
-    from agentloop.batcher import Batcher
-    from agentloop.server import running_server
+    from agentloop.serve.batcher import Batcher
+    from agentloop.serve.server import running_server
 
     batcher = Batcher(tiny_llm, window_s=0.05)
     with running_server(tiny_llm, MODEL_NAME, tokenizer=tiny_llm.tokenizer, batcher=batcher) as url:

@@ -26,15 +26,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from agentloop.atomic import write_json_atomic
+
 _LATEST = "latest.json"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def _trainable(model: Any) -> dict[str, torch.Tensor]:

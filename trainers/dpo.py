@@ -27,14 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
-
 from agentloop.trainers.config import DPOConfig
 from agentloop.trainers.encoding import EncodedPairs, encode_pairs
 from agentloop.trainers.losses import build_preference_loss
-from agentloop.trainers.loop import STATE_DIR, TrainResult, finished_result, load_model, run_training
 from agentloop.trainers.prefix import pack_rows, score_packed
-from agentloop.types import PreferencePair
+from agentloop.trainers.training import (
+    STATE_DIR,
+    TrainResult,
+    finished_result,
+    load_model,
+    run_training,
+)
+from torch import Tensor
+
+from agentloop.records import PreferencePair
 
 
 def plan_batches(encoded: EncodedPairs, indices: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -100,7 +106,7 @@ def reference_logps(model: Any, pairs: Sequence[PreferencePair], encoded: Encode
             values[batch] = torch.stack([chosen, rejected], dim=1).float().cpu()
     model.train(was_training)
     if cache is not None:
-        from agentloop.trainers.checkpoint import write_json_atomic
+        from agentloop.atomic import write_json_atomic
 
         write_json_atomic(cache, {"pairs": len(pairs), "values": values.tolist()})
     return values

@@ -1,7 +1,7 @@
 """Tokenisation with loss masks: prompts, actions and multi-turn continuations.
 
 Token boundaries follow generation exactly: the prompt is the chat-template
-text with the assistant generation prompt (`agentloop.chat.render_prompt`),
+text with the assistant generation prompt (`agentloop.llm.chat.render_prompt`),
 tokenised on its own without added special tokens (as `TransformersBackend`
 does), and each assistant turn is its content followed by the template's
 end-of-turn token, tokenised on its own. So a summed log-prob recorded at
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentloop.chat import render_prompt
-from agentloop.types import Message, PreferencePair
+from agentloop.llm.chat import render_prompt
+from agentloop.records import Message, PreferencePair
 
 _SENTINEL = "\x00agentloop-sentinel\x00"
 

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentloop.jsonl import JsonlError
-from agentloop.types import Message, PreferencePair, RevisionTrajectory
+from agentloop.records import Message, PreferencePair, RevisionTrajectory
 
 
 def _messages(value: Any, role: str) -> tuple[Message, ...]:

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
-
 from agentloop.trainers.encoding import Continuation
+from torch import Tensor
 
 _PROMPT, _PAD = -1, -2
 

@@ -17,14 +17,24 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentloop.trainers.config import SFTConfig
+from agentloop.trainers.encoding import (
+    Continuation,
+    encode_continuation,
+    end_of_turn,
+    prompt_ids,
+)
+from agentloop.trainers.losses import MaskedNLLLoss
+from agentloop.trainers.prefix import pack_rows, packed_logits
+from agentloop.trainers.training import (
+    TrainResult,
+    finished_result,
+    load_model,
+    run_training,
+)
 from torch import Tensor
 
-from agentloop.trainers.config import SFTConfig
-from agentloop.trainers.encoding import Continuation, encode_continuation, end_of_turn, prompt_ids
-from agentloop.trainers.losses import MaskedNLLLoss
-from agentloop.trainers.loop import TrainResult, finished_result, load_model, run_training
-from agentloop.trainers.prefix import pack_rows, packed_logits
-from agentloop.types import RevisionTrajectory
+from agentloop.records import RevisionTrajectory
 
 
 def encode_record(tokenizer, record: RevisionTrajectory, eot: str | None = None

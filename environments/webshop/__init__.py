@@ -11,6 +11,11 @@ environment itself (`env.py`). `scripted.py` has an expert and a random player;
     env = WebShopEnv(num_products=10_000, difficulty="easy")
 """
 
-from agentloop.environments.webshop.env import WebShopConfig, WebShopEnv, build_webshop_env, load_shop
+from agentloop.environments.webshop.env import (
+    WebShopConfig,
+    WebShopEnv,
+    build_webshop_env,
+    load_shop,
+)
 
 __all__ = ["WebShopConfig", "WebShopEnv", "build_webshop_env", "load_shop"]

@@ -25,8 +25,6 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from agentloop.environments.protocol import StepResult, Task
 from agentloop.environments.webshop.catalog import Catalog, generate_catalog
 from agentloop.environments.webshop.goal import Difficulty, make_tasks
@@ -34,8 +32,16 @@ from agentloop.environments.webshop.prompt import SYSTEM_PROMPT, demonstration
 from agentloop.environments.webshop.render import Mode, render
 from agentloop.environments.webshop.reward import Goal, purchase_reward
 from agentloop.environments.webshop.search import SearchIndex
-from agentloop.environments.webshop.state import Purchase, Rejection, ShopState, available, transition
-from agentloop.types import Message
+from agentloop.environments.webshop.state import (
+    Purchase,
+    Rejection,
+    ShopState,
+    available,
+    transition,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentloop.records import Message
 
 
 @lru_cache(maxsize=2)

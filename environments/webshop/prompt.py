@@ -22,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from agentloop.types import Message
+from agentloop.records import Message
 
 SYSTEM_PROMPT = """You shop in a web store for the product the instruction describes.
 Answer each turn in exactly this format:

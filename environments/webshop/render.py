@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agentloop.environments.webshop.catalog import Catalog, Product, description, features, reviews
+from agentloop.environments.webshop.catalog import (
+    Catalog,
+    Product,
+    description,
+    features,
+    reviews,
+)
 from agentloop.environments.webshop.state import ShopState, page_count, page_items
 
 Mode = Literal["text", "compact"]

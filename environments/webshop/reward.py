@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from rapidfuzz import fuzz
-
 from agentloop.environments.webshop.catalog import Product
+from rapidfuzz import fuzz
 
 ATTRIBUTE_MATCH = 85
 """WebShop's fuzzy-match threshold for attributes."""

@@ -18,7 +18,6 @@ import re
 import sys
 
 import numpy as np
-
 from agentloop.environments.webshop.catalog import Catalog
 
 

@@ -7,8 +7,6 @@ import random
 import statistics
 
 import pytest
-from pydantic import ValidationError
-
 from agentloop.environments import check_env
 from agentloop.environments.protocol import Task
 from agentloop.environments.webshop import WebShopConfig, WebShopEnv, build_webshop_env
@@ -16,6 +14,7 @@ from agentloop.environments.webshop.catalog import Product, generate_catalog
 from agentloop.environments.webshop.reward import Goal, purchase_reward, type_reward
 from agentloop.environments.webshop.scripted import play_expert, play_random
 from agentloop.environments.webshop.state import parse
+from pydantic import ValidationError
 
 SMALL = 500  # products in the test catalog: builds in well under a second
 

@@ -4,14 +4,19 @@ and never leave the episode state inconsistent."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
-
 from agentloop.environments.checker import INVALID_ACTIONS
 from agentloop.environments.protocol import StepResult
 from agentloop.environments.webshop import WebShopEnv
 from agentloop.environments.webshop.state import DETAILS, page_count, page_items
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+)
 
 ENV = WebShopEnv(num_products=400, difficulty="hard", max_steps=12, num_tasks=10)
 TASKS = ENV.tasks("train") + ENV.tasks("test")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from agentloop.environments.webshop import WebShopEnv
+from agentloop.environments.webshop.play import play
 from typer.testing import CliRunner
 
 from agentloop.cli import app
-from agentloop.environments.webshop import WebShopEnv
-from agentloop.environments.webshop.play import play
 
 
 def test_a_person_can_play_a_task_to_the_end():

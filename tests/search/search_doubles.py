@@ -6,11 +6,12 @@ import random
 import re
 from collections.abc import Sequence
 
-from agentloop.agent import AgentState, Proposal
 from agentloop.environments.maze import MazeEnv, shortest_path
 from agentloop.environments.protocol import Task
+
+from agentloop.agents.protocol import AgentState, Proposal
 from agentloop.llm import Sampling
-from agentloop.types import Message
+from agentloop.records import Message
 
 DIRECTIONS = ("up", "down", "left", "right")
 POSITION = re.compile(r"You are at \((\d+), (\d+)\)")

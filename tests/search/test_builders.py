@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from search_doubles import RandomMazeAgent
-
-from agentloop.search import (PairConfig, RevisionConfig, Tree, best_trajectories,
-                              revision_trajectories, step_pairs, trajectory)
+from agentloop.search import (
+    PairConfig,
+    RevisionConfig,
+    Tree,
+    best_trajectories,
+    revision_trajectories,
+    step_pairs,
+    trajectory,
+)
 from agentloop.search.revisions import REVISION_THOUGHT
+from search_doubles import RandomMazeAgent
 
 PROMPT = RandomMazeAgent().prompt
 
@@ -82,7 +88,7 @@ def test_revisions_splice_bad_prefix_revision_and_good_continuation():
 
 
 def test_revisions_of_an_agent_without_past_turns_are_one_record_per_trained_turn():
-    from agentloop.react import ReActAgent
+    from agentloop.agents.react import ReActAgent
 
     judge = ScriptedJudge({2: [0.9, 0.8], 1: [0.2]})
     prompt = ReActAgent(llm=None, max_history=0).prompt
@@ -122,9 +128,10 @@ def test_best_trajectories_and_trajectory_records():
 
 
 def test_flags_follow_a_shortened_history():
-    from agentloop.agent import Turn
-    from agentloop.react import ReActAgent
     from agentloop.search.conversation import conversation
+
+    from agentloop.agents.protocol import Turn
+    from agentloop.agents.react import ReActAgent
 
     agent = ReActAgent(llm=None, max_history=2)
     turns = [Turn(f"obs{i}", f"Action: step{i}") for i in range(5)]
@@ -140,7 +147,7 @@ def test_best_trajectories_train_every_valid_step_under_the_prompt_it_was_open_f
     whole path trained only its last step: SFT taught the 135M model to click
     [buy now] everywhere.) An invalid step is cut out, and the step after it is
     trained on the page before it."""
-    from agentloop.react import ReActAgent
+    from agentloop.agents.react import ReActAgent
 
     tree = Tree.new("t1", "Reach the goal.", "S0")
     n1 = tree.add_child("0", "S1", "a", "Thought: A\nAction: a")

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
+from agentloop.search import load_trees
 from typer.testing import CliRunner
 
+from agentloop.agents.parsing import well_formed
 from agentloop.cli import app
 from agentloop.jsonl import read_jsonl
-from agentloop.parsing import well_formed
-from agentloop.search import load_trees
-from agentloop.types import PreferencePair, RevisionTrajectory, Trajectory
+from agentloop.records import PreferencePair, RevisionTrajectory, Trajectory
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from agentloop.model import resolve_model
+    from agentloop.llm.model_path import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
     torch.manual_seed(0)

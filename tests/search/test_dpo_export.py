@@ -6,12 +6,12 @@ import copy
 
 import pytest
 import torch
+from agentloop.environments.maze import MazeEnv
+from agentloop.search import PairConfig, SearchConfig, search_tasks, step_pairs
 from search_doubles import DistanceCritic, RandomMazeAgent
 
-from agentloop.environments.maze import MazeEnv
 from agentloop.jsonl import read_jsonl, write_jsonl
-from agentloop.search import PairConfig, SearchConfig, search_tasks, step_pairs
-from agentloop.types import PreferencePair
+from agentloop.records import PreferencePair
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_one_dpo_trainer_step(pairs_file, tmp_path):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    from agentloop.model import resolve_model
+    from agentloop.llm.model_path import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
     torch.manual_seed(0)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from search_doubles import DistanceCritic, RandomMazeAgent, maze_task
-
-from agentloop.agent import AgentState
 from agentloop.environments.maze import MazeEnv
 from agentloop.search import SearchConfig, solve_tasks
+from search_doubles import DistanceCritic, RandomMazeAgent, maze_task
+
+from agentloop.agents.protocol import AgentState
 
 
 def test_critic_valued_search_solves_mazes_the_random_policy_does_not():

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from search_doubles import DistanceCritic, RandomMazeAgent, maze_task
-
 from agentloop.environments.maze import MazeEnv, shortest_path
 from agentloop.search import MCTS, SearchConfig, search_tasks
 from agentloop.search.best import best_leaf
+from search_doubles import DistanceCritic, RandomMazeAgent, maze_task
 
 
 def _env(task, **kw):

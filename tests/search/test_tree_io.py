@@ -8,12 +8,18 @@ import subprocess
 
 import networkx as nx
 import pytest
+from agentloop.environments.maze import MazeEnv
+from agentloop.search import (
+    SearchConfig,
+    Tree,
+    draw_png,
+    load_trees,
+    save_trees,
+    search_tasks,
+)
+from agentloop.search.html import render_html, write_html
 from search_doubles import RandomMazeAgent, maze_task
 from test_builders import hand_tree
-
-from agentloop.environments.maze import MazeEnv
-from agentloop.search import SearchConfig, Tree, draw_png, load_trees, save_trees, search_tasks
-from agentloop.search.html import render_html, write_html
 
 
 def _searched() -> Tree:

@@ -10,11 +10,11 @@ import time
 
 import httpx
 import pytest
-
-from agentloop.llm import Sampling
 from agentloop.trainers.config import DPOConfig, LoraSettings
 from agentloop.trainers.dpo import train_dpo
-from agentloop.types import Message, PreferencePair
+
+from agentloop.llm import Sampling
+from agentloop.records import Message, PreferencePair
 
 PROMPT = [Message(role="user", content="Buy red shoes.")]
 
@@ -31,7 +31,7 @@ def checkpoint(tiny_model_dir, tmp_path_factory):
 
 
 def test_transformers_backend_generates_from_checkpoint(checkpoint):
-    from agentloop.transformers_backend import TransformersBackend
+    from agentloop.llm.transformers_backend import TransformersBackend
 
     llm = TransformersBackend.from_pretrained(checkpoint)
     out = llm.generate([PROMPT], n=2, sampling=Sampling(max_new_tokens=4, seed=0))
@@ -76,8 +76,8 @@ def test_vllm_generates_from_checkpoint(tmp_path):
     """A LoRA DPO checkpoint of the real default model (vLLM's CPU kernels reject the tiny
     model's head size) generates through vLLM exactly as through transformers."""
     pytest.importorskip("vllm")
-    from agentloop.transformers_backend import TransformersBackend
-    from agentloop.vllm_backend import VLLMBackend
+    from agentloop.llm.transformers_backend import TransformersBackend
+    from agentloop.llm.vllm_backend import VLLMBackend
 
     pairs = [PreferencePair(prompt=tuple(PROMPT), chosen=(Message(role="assistant", content=f"search[shoes {i}]"),),
                             rejected=(Message(role="assistant", content="click[back]"),)) for i in range(2)]

@@ -7,14 +7,14 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM
-
-from agentloop.trainers import loop
+from agentloop.trainers import training
 from agentloop.trainers.config import DPOConfig, LoraSettings
 from agentloop.trainers.dpo import reference_logps, score_pairs, train_dpo
 from agentloop.trainers.encoding import encode_pairs
-from agentloop.types import Message, PreferencePair
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from agentloop.records import Message, PreferencePair
 
 COLOURS = ["red", "blue", "green", "black", "white", "pink", "grey", "brown"]
 THINGS = ["shoes", "hat", "shirt", "bag", "lamp", "mug", "chair", "scarf"]
@@ -109,7 +109,7 @@ def test_reference_is_the_initial_model_and_cached(tokenizer, make_tiny_model, t
 
 def test_recorded_reference_matches_backend_scoring(tiny_model_dir):
     """Our token boundaries are those of generation: prompt ids, then content + end-of-turn."""
-    from agentloop.transformers_backend import TransformersBackend
+    from agentloop.llm.transformers_backend import TransformersBackend
 
     backend = TransformersBackend.from_pretrained(tiny_model_dir)
     pairs = shop_pairs([("red", "shoes"), ("blue", "hat")])
@@ -124,7 +124,7 @@ def test_resumes_from_last_saved_step_after_crash(tiny_model_dir, tmp_path, monk
     config = fast(batch_size=2, save_every=2)  # 6 steps, states saved after steps 2 and 4
     reference_run = train_dpo(tiny_model_dir, pairs, config, tmp_path / "straight")
 
-    real_save = loop.save_state
+    real_save = training.save_state
     saves = []
 
     def crash_after_second_save(*args, **kwargs):
@@ -133,10 +133,10 @@ def test_resumes_from_last_saved_step_after_crash(tiny_model_dir, tmp_path, monk
         if len(saves) == 2:
             raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(loop, "save_state", crash_after_second_save)
+    monkeypatch.setattr(training, "save_state", crash_after_second_save)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_dpo(tiny_model_dir, pairs, config, tmp_path / "crashed")
-    monkeypatch.setattr(loop, "save_state", real_save)
+    monkeypatch.setattr(training, "save_state", real_save)
     assert json.loads((tmp_path / "crashed/training_state/latest.json").read_text())["step"] == 4
     resumed = train_dpo(tiny_model_dir, pairs, config, tmp_path / "crashed")
     assert resumed.resumed_from == 4 and resumed.steps == 6
@@ -185,8 +185,8 @@ def test_default_model_generation_logprobs_are_the_reference(tmp_path):
     scoring of the same text (same tokens), so a LoRA DPO step on them starts at log 2;
     the checkpoint then generates."""
     from agentloop.llm import Sampling
-    from agentloop.model import resolve_model
-    from agentloop.transformers_backend import TransformersBackend
+    from agentloop.llm.model_path import resolve_model
+    from agentloop.llm.transformers_backend import TransformersBackend
 
     backend = TransformersBackend.from_pretrained(resolve_model("default"))
     prompt = (Message(role="user", content="Say hello."),)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from agentloop.trainers.files import load_conversations, load_pairs, parse_overrides
 from typer.testing import CliRunner
 
 from agentloop.cli import app
 from agentloop.jsonl import JsonlError, write_jsonl
-from agentloop.trainers.files import load_conversations, load_pairs, parse_overrides
-from agentloop.types import Message, PreferencePair, RevisionTrajectory
+from agentloop.records import Message, PreferencePair, RevisionTrajectory
 
 
 def write_lines(path, rows):

@@ -6,8 +6,13 @@ import math
 
 import pytest
 import torch
-
-from agentloop.trainers.losses import DPOLoss, IPOLoss, MaskedNLLLoss, SimPOLoss, build_preference_loss
+from agentloop.trainers.losses import (
+    DPOLoss,
+    IPOLoss,
+    MaskedNLLLoss,
+    SimPOLoss,
+    build_preference_loss,
+)
 
 
 def t(*values: float) -> torch.Tensor:

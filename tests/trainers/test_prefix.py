@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
-
 from agentloop.trainers.dpo import score_pairs
 from agentloop.trainers.encoding import encode_pairs
 from agentloop.trainers.losses import DPOLoss
 from agentloop.trainers.prefix import block_mask, pack_rows
-from agentloop.types import Message, PreferencePair
+
+from agentloop.records import Message, PreferencePair
 
 
 def user(text: str) -> tuple[Message, ...]:

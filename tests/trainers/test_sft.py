@@ -6,13 +6,13 @@ from collections import Counter
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from agentloop.trainers.config import SFTConfig
 from agentloop.trainers.encoding import encode_continuation, end_of_turn
 from agentloop.trainers.prefix import pack_rows, packed_logits
 from agentloop.trainers.sft import encode_record, mix_epoch, train_sft
-from agentloop.types import Message, RevisionTrajectory
+from safetensors.torch import load_file
+
+from agentloop.records import Message, RevisionTrajectory
 
 
 def revision(i: int) -> RevisionTrajectory:

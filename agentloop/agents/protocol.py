@@ -1,0 +1,80 @@
+"""The Agent protocol: propose K candidate actions for many states in one batched call.
+
+An agent sees an `AgentState` (the task, what happened so far, the current
+observation) and returns `Proposal`s: the generated text, the action parsed
+from it, and the token ids and log-probs of the generation (the off-policy
+reference for training). `prompt(state)` gives the chat messages the agent
+reads, which is also the prompt of the training data built from that state.
+
+Example:
+    >>> agent = ReActAgent(llm, system_prompt=env.system_prompt)
+    >>> state = AgentState(instruction=task.instruction, observation=env.reset(task))
+    >>> [p.action for p in agent.propose([state], k=4)[0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from agentloop.llm.protocol import Sampling
+from agentloop.records import Message
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One past exchange: the observation the agent saw and what it generated."""
+
+    observation: str
+    completion: str
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """Everything an agent may read to act: task, history, current observation, role."""
+
+    instruction: str
+    observation: str
+    history: tuple[Turn, ...] = ()
+    role: str = ""
+
+    def then(self, completion: str, observation: str) -> AgentState:
+        """The state after acting with `completion` and seeing `observation`."""
+        turn = Turn(self.observation, completion)
+        return AgentState(self.instruction, observation, self.history + (turn,), self.role)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One candidate: generated text, the action parsed from it, and its log-probs.
+
+    `action` is what goes to the environment; when nothing could be parsed it
+    holds the raw text (the environment then answers "invalid") and
+    `parse_error` says what was wrong.
+    """
+
+    completion: str
+    action: str
+    token_ids: tuple[int, ...] = ()
+    logprobs: tuple[float, ...] = ()
+    parse_error: str | None = None
+
+    @property
+    def logprob(self) -> float:
+        return float(sum(self.logprobs))
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Proposes actions for states; one call serves many states and K samples each."""
+
+    def propose(
+        self, states: Sequence[AgentState], k: int = 1, sampling: Sampling | None = None
+    ) -> list[list[Proposal]]:
+        """`result[i]` holds the K proposals for `states[i]`."""
+        ...
+
+    def prompt(self, state: AgentState) -> list[Message]:
+        """The chat messages the agent reads in `state`."""
+        ...

@@ -1,0 +1,84 @@
+"""Turning config sections into objects: environment, LLM backend, agent, critic.
+
+Classes take plain arguments; these small functions are the only place that
+reads config to build them (STYLE.md: config does not intrude into classes).
+
+Example:
+    >>> config = load_config("examples/default.yaml")
+    >>> env, llm = build_env(config.env), build_llm(config.llm)
+    >>> agent = build_agent(config.agent, llm, env)
+"""
+
+from __future__ import annotations
+
+from agentloop.agents.protocol import Agent
+from agentloop.agents.react import DEFAULT_SYSTEM_PROMPT, ReActAgent
+from agentloop.config import (
+    AgentConfig,
+    EnvConfig,
+    LLMConfig,
+    MazeConfig,
+    OpenAILLMConfig,
+    TransformersLLMConfig,
+    VLLMConfig,
+)
+from agentloop.environments.protocol import Environment
+from agentloop.llm.model_path import resolve_model
+from agentloop.llm.protocol import LLM, Sampling
+
+
+def build_env(config: EnvConfig) -> Environment:
+    """The environment a config section names."""
+    if isinstance(config, MazeConfig):
+        from agentloop.environments.maze import MazeEnv
+
+        return MazeEnv(size=config.size, num_tasks=config.num_tasks, max_steps=config.max_steps,
+                       seed=config.seed)
+    from agentloop.environments.webshop import build_webshop_env
+
+    return build_webshop_env(config)
+
+
+def build_llm(config: LLMConfig, model: str | None = None) -> LLM:
+    """The backend a config section names; `model` overrides its model path (a checkpoint)."""
+    reference = model or config.model
+    if isinstance(config, TransformersLLMConfig):
+        from agentloop.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend.from_pretrained(resolve_model(reference), dtype=config.dtype,
+                                                   device=config.device, max_rows=config.max_rows)
+    if isinstance(config, VLLMConfig):
+        from agentloop.llm.vllm_backend import VLLMBackend
+
+        return VLLMBackend.from_pretrained(resolve_model(reference), dtype=config.dtype,
+                                           max_model_len=config.max_model_len,
+                                           kv_cache_gib=config.kv_cache_gib)
+    assert isinstance(config, OpenAILLMConfig)
+    import os
+
+    from agentloop.llm.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(config.base_url, model=reference, api_key=os.environ.get(config.api_key_env),
+                         tokenizer=config.tokenizer)
+
+
+def agent_sampling(config: AgentConfig, greedy: bool = False) -> Sampling:
+    """The agent's sampling settings (temperature 0 when `greedy`)."""
+    return Sampling(temperature=0.0 if greedy else config.temperature, top_p=config.top_p,
+                    max_new_tokens=config.max_new_tokens, stop=("\nObservation",))
+
+
+def build_agent(config: AgentConfig, llm: LLM, env: Environment) -> Agent:
+    """A ReAct agent for `env` (its `system_prompt`, `demonstration` and `action_verbs`
+    when it has them) on `llm`."""
+    return ReActAgent(llm, system_prompt=getattr(env, "system_prompt", DEFAULT_SYSTEM_PROMPT),
+                      demonstration=getattr(env, "demonstration", ()),
+                      verbs=getattr(env, "action_verbs", ()), max_history=config.max_history,
+                      sampling=agent_sampling(config))
+
+
+def close_llm(llm: LLM | None) -> None:
+    """Release a backend's engine (vLLM's worker processes) if it has one to release."""
+    close = getattr(llm, "close", None)
+    if callable(close):
+        close()

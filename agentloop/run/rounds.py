@@ -1,0 +1,235 @@
+"""The round loop: evaluate the starting model, then per round
+collect (MCTS on train tasks) -> build (pairs, revisions, best) -> train -> evaluate.
+
+This is the one place where a round is written out. Round k searches with the
+model round k-1 ended with. Every phase writes under a temporary name and is
+recorded in `state.json` last (`agentloop.run.rundir`), so re-running the same
+command after a crash continues from the last finished phase; inside a phase,
+collection resumes by tree group, evaluation by episode and training by saved
+step.
+
+Example:
+    >>> config = load_config("examples/default.yaml")
+    >>> run_rounds(config)       # writes runs/<name>/...
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from agentloop.agents.critic import build_critic
+from agentloop.atomic import write_atomic
+from agentloop.config import RunConfig
+from agentloop.environments.protocol import Environment, Task
+from agentloop.jsonl import read_jsonl, write_jsonl
+from agentloop.llm.model_path import resolve_model
+from agentloop.llm.protocol import LLM
+from agentloop.records import PreferencePair, Provenance, RevisionTrajectory
+from agentloop.run.evaluate import evaluate_greedy, evaluate_mcts
+from agentloop.run.from_config import (
+    agent_sampling,
+    build_agent,
+    build_env,
+    build_llm,
+    close_llm,
+)
+from agentloop.run.report import write_report
+from agentloop.run.rundir import RunDir
+from agentloop.search import (
+    best_trajectories,
+    load_trees,
+    revision_trajectories,
+    save_trees,
+    search_tasks,
+    step_pairs,
+)
+from agentloop.search.best import trajectories as tree_trajectories
+
+
+class Session:
+    """What the phases share: config, run directory, environment and the live model."""
+
+    def __init__(self, config: RunConfig, run: RunDir):
+        self.config, self.run = config, run
+        self.env: Environment = build_env(config.env)
+        self.train_tasks: list[Task] = list(self.env.tasks("train"))[: config.loop.train_tasks]
+        self.test_tasks: list[Task] = list(self.env.tasks("test"))[: config.loop.test_tasks]
+        self._llm: LLM | None = None
+        self._model: str | None = None
+
+    def llm(self, model: str) -> LLM:
+        """The backend on `model`, loading it only when it changed (vLLM swaps weights in place)."""
+        if self._llm is not None and self._model == model:
+            return self._llm
+        if self._llm is not None and hasattr(self._llm, "load_weights"):
+            self._llm.load_weights(model)
+        else:
+            close_llm(self._llm)
+            self._llm = build_llm(self.config.llm, model)
+        self._model = model
+        return self._llm
+
+    def close(self) -> None:
+        close_llm(self._llm)
+        self._llm = None
+
+    def new_env(self) -> Environment:
+        return build_env(self.config.env)
+
+
+def run_rounds(config: RunConfig, allow_changed: bool = False) -> RunDir:
+    """Run (or resume) every round of `config`; return the run directory."""
+    run = RunDir.open(config, allow_changed)
+    session = Session(config, run)
+    if run.model_of(0) is None:
+        run.set_model(0, str(resolve_model(config.llm.model)) if config.llm.kind != "openai"
+                      else config.llm.model)
+    try:
+        evaluate_phase(session, 0)
+        for round in range(1, config.loop.rounds + 1):
+            collect_phase(session, round)
+            build_phase(session, round)
+            train_phase(session, round)
+            evaluate_phase(session, round)
+    finally:
+        session.close()  # vLLM's engine processes must not outlive the run
+    write_report(run.root)
+    return run
+
+
+def _metric(round: int, phase: str, started: float, **facts) -> dict:
+    return {"round": round, "phase": phase, "seconds": round_(time.time() - started), **facts}
+
+
+def round_(x: float) -> float:
+    return float(f"{x:.4g}")
+
+
+def collect_phase(session: Session, round: int) -> None:
+    """MCTS on the train tasks with the previous round's model; trees saved in groups
+    so a crash loses at most the group being searched."""
+    run, config = session.run, session.config
+    phase = f"round-{round}/collect"
+    if run.done(phase):
+        return
+    started = time.time()
+    llm = session.llm(run.model_of(round - 1))
+    env = session.env
+    agent, critic = build_agent(config.agent, llm, env), build_critic(config.critic, llm)
+    trees_dir = run.round_dir(round) / "trees"
+    partial = run.partial(trees_dir)
+    partial.mkdir(parents=True, exist_ok=True)
+    group = config.loop.search_batch
+    searched = {tree.task_id for tree in load_trees(partial)}
+    for start in range(0, len(session.train_tasks), group):
+        tasks = session.train_tasks[start : start + group]
+        if all(t.id in searched for t in tasks):
+            continue
+        save_trees(search_tasks(session.new_env, tasks, agent, critic, config.search), partial)
+    trees = load_trees(partial)
+    trajectories = [t for tree in trees for t in tree_trajectories(tree, config.loop.name, round)]
+    write_jsonl(run.round_dir(round) / "trajectories.jsonl", trajectories)
+    run.commit(trees_dir)
+    solved = sum(any(tree.node(n)["success"] for n in tree.graph.nodes) for tree in trees)
+    run.mark_done(phase, [_metric(
+        round, "collect", started, trees=len(trees), tasks_solved_in_search=solved,
+        solved_rate=round_(solved / max(1, len(trees))),
+        mean_tree_nodes=round_(sum(t.graph.number_of_nodes() for t in trees) / max(1, len(trees))))])
+
+
+def build_phase(session: Session, round: int) -> None:
+    """Trees -> step pairs (Agent Q), revisions (Agent-R), best trajectories (RFT)."""
+    run, config = session.run, session.config
+    phase = f"round-{round}/build"
+    if run.done(phase):
+        return
+    started = time.time()
+    trees = load_trees(run.round_dir(round) / "trees")
+    # The prompt needs no model; only the Agent-R judge does (a resumed run starts no engine for it).
+    llm = session.llm(run.model_of(round - 1)) if "revisions" in config.loop.data else None
+    agent = build_agent(config.agent, llm, session.env)
+    name, out = config.loop.name, run.round_dir(round)
+    imitable = config.build.imitable
+    pairs = step_pairs(trees, agent.prompt, config.build.pairs, name, round, imitable) \
+        if "pairs" in config.loop.data else []
+    revisions = revision_trajectories(trees, agent.prompt, build_critic(config.critic, llm),
+                                      config.build.revisions, name, round, imitable) \
+        if "revisions" in config.loop.data else []
+    best = best_trajectories(trees, agent.prompt, config.build.best_min_reward, name, round, imitable) \
+        if "best" in config.loop.data else []
+    write_jsonl(out / "pairs.jsonl", pairs)
+    write_jsonl(out / "revisions.jsonl", revisions)
+    write_jsonl(out / "best.jsonl", best)
+    run.mark_done(phase, [_metric(round, "build", started, pairs=len(pairs), revisions=len(revisions),
+                                  best=len(best))])
+
+
+def train_phase(session: Session, round: int) -> None:
+    """SFT on revisions + best trajectories, then DPO on the step pairs; each stage
+    trains into `X.partial` (resumable by step) and is renamed when finished."""
+    from agentloop.trainers.dpo import train_dpo
+    from agentloop.trainers.sft import train_sft
+
+    run, config = session.run, session.config
+    phase = f"round-{round}/train"
+    if run.done(phase):
+        return
+    started = time.time()
+    out = run.round_dir(round)
+    model = run.model_of(round - 1)
+    sft_data = read_jsonl(out / "revisions.jsonl", RevisionTrajectory) + \
+        read_jsonl(out / "best.jsonl", RevisionTrajectory)
+    pairs = read_jsonl(out / "pairs.jsonl", PreferencePair)
+    if config.trainer.reference == "recompute":
+        pairs = [p.model_copy(update={"chosen_logprob": None, "rejected_logprob": None}) for p in pairs]
+    stages = [(name, train, data, cfg) for name, train, data, cfg in (
+        ("sft", train_sft, sft_data, config.trainer.sft), ("dpo", train_dpo, pairs, config.trainer.dpo)) if data]
+    facts = {}
+    for index, (name, train, data, cfg) in enumerate(stages):
+        # The round's final model is always round-K/checkpoint; earlier stages keep their name.
+        target = out / ("checkpoint" if index == len(stages) - 1 else f"checkpoint-{name}")
+        model, facts[f"{name}_loss"] = _train_stage(train, model, data, cfg, config.loop.seed, target,
+                                                    out / f"train-{name}.jsonl", run)
+    run.set_model(round, model)
+    run.mark_done(phase, [_metric(round, "train", started, sft_examples=len(sft_data), dpo_pairs=len(pairs),
+                                  **facts)])
+
+
+def _train_stage(train, model: str, data: list, config, seed: int, target: Path, log: Path,
+                 run: RunDir) -> tuple[str, float | None]:
+    """Train `model` on `data` into `target` (resumable by step in `target.partial`),
+    its per-step log to `log`. Returns the new model and the final loss."""
+    if not target.exists():
+        result = train(model, data, config.model_copy(update={"seed": seed}), run.partial(target))
+        write_atomic(log, "".join(json.dumps(entry) + "\n" for entry in result.logs))
+        run.commit(target)
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return str(target), entries[-1]["loss"] if entries else None
+
+
+def evaluate_phase(session: Session, round: int) -> None:
+    """Greedy policy (and, when configured, policy + MCTS with critic values) on the test tasks."""
+    run, config = session.run, session.config
+    phase = f"round-{round}/evaluate"
+    out = run.round_dir(round)
+    if run.done(phase):
+        return
+    started = time.time()
+    llm = session.llm(run.model_of(round))
+    agent = build_agent(config.agent, llm, session.env)
+    provenance = Provenance(run=config.loop.name, round=round)
+    result = evaluate_greedy(session.env, session.test_tasks, agent, config.agent.max_steps,
+                             agent_sampling(config.agent, greedy=True),
+                             output=run.partial(out / "test-trajectories.jsonl"), provenance=provenance)
+    run.commit(out / "test-trajectories.jsonl")
+    results = [result]
+    if config.loop.evaluate_mcts:
+        search = config.search.model_copy(update={"value_source": "critic"})
+        results.append(evaluate_mcts(session.new_env, session.test_tasks, agent,
+                                     build_critic(config.critic, llm), search, provenance))
+    write_atomic(out / "eval.json", json.dumps({r.setting: r.model_dump(mode="json") for r in results},
+                                              indent=2))
+    run.mark_done(phase, [_metric(round, f"evaluate-{item.setting}", started,
+                                  **item.model_dump(mode="json", exclude={"provenance"})) for item in results])
