@@ -69,7 +69,7 @@ def run(
         raise typer.Exit(2) from None
     try:
         directory = run_rounds(run_config, allow_changed=allow_changed_config)
-    except ConfigChangedError as error:
+    except (ConfigChangedError, ConfigError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     typer.echo(round_table(read_metrics(directory.root)))

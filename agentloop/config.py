@@ -155,6 +155,10 @@ class LoopConfig(Section):
     """Rounds of self-improvement."""
     train_tasks: int = Field(40, gt=0)
     """Train tasks searched per round."""
+    fresh_tasks: bool = True
+    """Each round searches train tasks no earlier round searched (round k takes the k-th slice
+    of `train_tasks` tasks of the train split); false searches the same first slice every round.
+    A round-1 model searching its own training tasks again finds little new (its trees shrink)."""
     test_tasks: int = Field(50, gt=0)
     """Held-out tasks evaluated per round."""
     data: list[Literal["pairs", "revisions", "best"]] = ["pairs", "best"]

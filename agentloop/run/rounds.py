@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agentloop.agents.critic import build_critic
 from agentloop.atomic import write_atomic
-from agentloop.config import RunConfig
+from agentloop.config import ConfigError, RunConfig
 from agentloop.environments.protocol import Environment, Task
 from agentloop.jsonl import read_jsonl, write_jsonl
 from agentloop.llm.model_path import resolve_model
@@ -54,7 +54,14 @@ class Session:
     def __init__(self, config: RunConfig, run: RunDir):
         self.config, self.run = config, run
         self.env: Environment = build_env(config.env)
-        self.train_tasks: list[Task] = list(self.env.tasks("train"))[: config.loop.train_tasks]
+        self.all_train_tasks: list[Task] = list(self.env.tasks("train"))
+        loop = config.loop
+        needed = loop.train_tasks * (loop.rounds if loop.fresh_tasks else 1)
+        if len(self.all_train_tasks) < needed:
+            raise ConfigError(
+                f"loop.train_tasks={loop.train_tasks} x loop.rounds={loop.rounds} fresh tasks need "
+                f"{needed} train tasks, the environment has {len(self.all_train_tasks)}: raise the "
+                "environment's task count, lower loop.train_tasks, or set loop.fresh_tasks=false")
         self.test_tasks: list[Task] = list(self.env.tasks("test"))[: config.loop.test_tasks]
         self._llm: LLM | None = None
         self._model: str | None = None
@@ -74,6 +81,13 @@ class Session:
     def close(self) -> None:
         close_llm(self._llm)
         self._llm = None
+
+    def train_tasks(self, round: int) -> list[Task]:
+        """The train tasks round `round` (1-based) searches: a fresh slice per round with
+        `loop.fresh_tasks`, else the first slice."""
+        size = self.config.loop.train_tasks
+        start = (round - 1) * size if self.config.loop.fresh_tasks else 0
+        return self.all_train_tasks[start : start + size]
 
     def new_env(self) -> Environment:
         return build_env(self.config.env)
@@ -123,8 +137,9 @@ def collect_phase(session: Session, round: int) -> None:
     partial.mkdir(parents=True, exist_ok=True)
     group = config.loop.search_batch
     searched = {tree.task_id for tree in load_trees(partial)}
-    for start in range(0, len(session.train_tasks), group):
-        tasks = session.train_tasks[start : start + group]
+    train_tasks = session.train_tasks(round)
+    for start in range(0, len(train_tasks), group):
+        tasks = train_tasks[start : start + group]
         if all(t.id in searched for t in tasks):
             continue
         save_trees(search_tasks(session.new_env, tasks, agent, critic, config.search), partial)
