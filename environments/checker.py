@@ -5,7 +5,9 @@ observations and rewards), snapshot/restore equivalence (also after another
 task was started in between: a snapshot holds the whole episode), that invalid actions
 are answered (never raised) and change nothing, that an episode ends with
 `terminated` or `truncated` and not both, and, for multi-agent environments,
-that the acting role is always one of `roles`. Concrete actions are taken from
+that the acting role is always one of `roles`, and that no observation states the
+outcome (played to the end with the env's `solution(task)` where it has one: the
+reward and success live in `StepResult.reward`/`info` only). Concrete actions are taken from
 `available_actions()`; a pattern such as `search[...]` is filled with a word.
 
 Example:
@@ -15,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from agentloop.environments.protocol import (
@@ -95,6 +98,7 @@ def check_env(env: Environment, episodes: int = 3, max_steps: int = 30, seed: in
         other = tasks[(index + 1) % len(tasks)]
         _check_snapshot(env, task, other, [entry[0] for entry in first[1:]])
         _check_invalid(env, task)
+        _check_no_outcome(env, task, seed + index, max_steps)
         if isinstance(env, MultiAgentEnvironment):
             _check_roles(env, task, seed + index, max_steps)
 
@@ -135,3 +139,71 @@ def _check_roles(env: MultiAgentEnvironment, task: Task, seed: int, max_steps: i
         result = _checked_step(env, _concrete(rng.choice(env.available_actions())))
         if result.terminated or result.truncated:
             break
+
+
+OUTCOME_WORDS = re.compile(
+    r"\b(rewards?|rewarded|scored?|scores|success(?:ful|fully)?|succeeded|"
+    r"you (?:win|won|lose|lost)|(?:won|lost) the game|goal reached|reached the goal|"
+    r"(?:in)?correct(?:ly)?|well done|congratulations|victory|defeat|"
+    r"task (?:is )?(?:complete|completed|solved|failed|done)|solved|failed|failure)\b",
+    re.IGNORECASE)
+"""Words that state how an episode went. What an agent or critic reads must not hold them:
+the outcome lives in `StepResult.reward` and `info` only, or a critic that values
+states by reading them reads the reward (issue 12)."""
+
+
+def _check_no_outcome(env: Environment, task: Task, seed: int, max_steps: int) -> None:
+    """Play `task` to its end and one step past it; no observation may state the outcome.
+
+    The player is the env's scripted `solution(task)` (a list of actions) where it
+    offers one, so that a successful end is reached, else random available actions.
+    An observation fails if it holds an outcome word that the instruction and first
+    observation do not already hold (a word of the game's public state is not a
+    leak), or a non-zero reward of the episode, or its return, as a decimal number.
+    """
+    first = env.reset(task)
+    public = {m.group(0).lower() for m in OUTCOME_WORDS.finditer(task.instruction + "\n" + first)}
+    script = list(env.solution(task)) if callable(getattr(env, "solution", None)) else None
+    observations, rewards = [env.reset(task)], []
+    rng, action = random.Random(seed), ""
+    for step in range(len(script) if script is not None else max_steps):
+        if script is not None:
+            action = script[step]
+        else:
+            actions = env.available_actions()
+            _require(bool(actions), f"task {task.id}, step {step + 1}: no available actions")
+            action = _concrete(rng.choice(actions))
+        result = _checked_step(env, action)
+        observations.append(result.observation)
+        rewards.append(result.reward)
+        if result.terminated or result.truncated:
+            observations.append(_checked_step(env, action).observation)  # the page after the end
+            break
+    values = {r for r in rewards + [sum(rewards)] if r != 0}
+    for step, text in enumerate(observations):
+        leak = _outcome_in(text, public, values)
+        _require(leak is None, f"task {task.id}, step {step}: the observation states the "
+                               f"outcome: {leak}")
+
+
+def _outcome_in(text: str, public: set[str], values: set[float]) -> str | None:
+    """What in `text` states the outcome (quoted with its context), or None."""
+    for match in OUTCOME_WORDS.finditer(text):
+        if match.group(0).lower() not in public:
+            return f"{match.group(0)!r} in {_excerpt(text, match)!r}"
+    for value in values:
+        if match := _number(value).search(text):
+            return f"the reward {value:g} in {_excerpt(text, match)!r}"
+    return None
+
+
+def _number(value: float) -> re.Pattern[str]:
+    """`value` written with a decimal point ("1.0", "1.00", "0.5", "0.50"), not inside a
+    longer number or after a currency sign (a price is not the reward)."""
+    forms = {f"{value:.{digits}f}" for digits in (1, 2, 3)} | {repr(float(value))}
+    alternatives = "|".join(sorted((re.escape(f) for f in forms if "." in f), key=len, reverse=True))
+    return re.compile(rf"(?<![\d.$])(?:{alternatives})(?![\d])")
+
+
+def _excerpt(text: str, match: re.Match[str], width: int = 40) -> str:
+    return text[max(match.start() - width, 0):match.end() + width]

@@ -2,7 +2,8 @@
 
 The agent moves with `move[up|down|left|right]` from the start cell to the
 goal. Reward is 1.0 on reaching the goal (terminated), 0.0 otherwise; an
-episode is truncated after `max_steps` valid moves. Walls and unparseable
+episode is truncated after `max_steps` valid moves. Either end reads the same
+("The episode is over."): the outcome is only in the reward and `info["success"]`. Walls and unparseable
 actions are invalid and change nothing. Because the shortest path is known
 (breadth-first search), the maze is the toy world that search and training
 are tested on.
@@ -120,6 +121,10 @@ class MazeEnv:
         return [n for n, (dr, dc) in MOVES.items() if (r + dr, c + dc) in self._cells]
 
     def _observe(self) -> str:
+        # The same words whether the goal was reached or the steps ran out: what the
+        # agent and the critic read never states the outcome (it is in reward/info).
+        if self._done:
+            return f"You are at {self._pos}. The goal is at {self._goal}. The episode is over."
         return (f"You are at {self._pos}. The goal is at {self._goal}. "
                 f"Open directions: {', '.join(self._open_directions())}.")
 
@@ -142,10 +147,16 @@ class MazeEnv:
         self._steps += 1
         if self._pos == self._goal:
             self._done = True
-            return StepResult("You reached the goal.", 1.0, True, False, {"success": True})
+            return StepResult(self._observe(), 1.0, True, False, {"success": True})
         truncated = self._steps >= self.max_steps
         self._done = truncated
-        return StepResult(self._observe(), 0.0, False, truncated, {})
+        return StepResult(self._observe(), 0.0, False, truncated, {"success": False} if truncated else {})
+
+    def solution(self, task: Task) -> list[str]:
+        """A shortest path's moves for `task` (the scripted expert `check_env` plays)."""
+        cells = {tuple(c) for c in task.data["cells"]}
+        start, goal = tuple(task.data["start"]), tuple(task.data["goal"])
+        return [f"move[{move}]" for move in shortest_path(cells, start, goal)]
 
     def snapshot(self) -> tuple:
         # The whole episode, maze included (the cell set is shared, never mutated),

@@ -4,7 +4,8 @@ The agent reads an instruction ("i need a dishwasher safe bamboo cutting
 board, and price lower than 41.00 dollars"), searches a synthetic catalog with
 `search[query]`, opens products and selects options with `click[...]`, and
 ends the episode with `click[buy now]`, which pays WebShop's reward (see
-`reward.py`); `info["success"]` is reward == 1.0. An episode is truncated
+`reward.py`); `info["success"]` is reward == 1.0. The page after the purchase
+does not say the reward: an agent or critic reading it must not learn the outcome. An episode is truncated
 after `max_steps` valid actions with reward 0. Invalid actions change nothing,
 do not count as steps, and are answered with the reason.
 
@@ -31,6 +32,7 @@ from agentloop.environments.webshop.goal import Difficulty, make_tasks
 from agentloop.environments.webshop.prompt import SYSTEM_PROMPT, demonstration
 from agentloop.environments.webshop.render import Mode, render
 from agentloop.environments.webshop.reward import Goal, purchase_reward
+from agentloop.environments.webshop.scripted import play_expert
 from agentloop.environments.webshop.search import SearchIndex
 from agentloop.environments.webshop.state import (
     Purchase,
@@ -157,9 +159,20 @@ class WebShopEnv:
         self._state = replace(state, steps=state.steps + 1, done=True)
         info = {"invalid": False, "success": breakdown.reward == 1.0, "purchased": product.id,
                 "selected": dict(state.selected), "reward_breakdown": breakdown.to_dict()}
+        # No reward here: what the agent and the critic read never states the outcome
+        # (a critic valuing this page would read the reward); it is in reward/info.
         text = (f"You bought {product.id} ({product.title}) for ${product.price:.2f}. "
-                f"Reward: {breakdown.reward:.2f}.")
+                "The episode is over.")
         return StepResult(text, breakdown.reward, True, False, info)
+
+    def solution(self, task: Task) -> list[str]:
+        """The scripted expert's actions on `task` (`scripted.play_expert`); the episode in
+        progress is put back afterwards."""
+        saved = self.snapshot()
+        try:
+            return list(play_expert(self, task).actions)
+        finally:
+            self.restore(saved)
 
     def snapshot(self) -> tuple[ShopState, Goal | None]:
         return (self._state, self._goal)
