@@ -3,8 +3,8 @@
 The agent moves with `move[up|down|left|right]` from the start cell to the
 goal. Reward is 1.0 on reaching the goal (terminated), 0.0 otherwise; an
 episode is truncated after `max_steps` valid moves. Either end reads the same
-("The episode is over."): the outcome is only in the reward and `info["success"]`. Walls and unparseable
-actions are invalid and change nothing. Because the shortest path is known
+("The episode is over."): the outcome is only in the reward and `info["success"]`.
+Walls and unparseable actions are invalid and change nothing. Because the shortest path is known
 (breadth-first search), the maze is the toy world that search and training
 are tested on.
 

@@ -91,7 +91,14 @@ class DistanceCritic:
         return [[0.0] * len(p.history) for p in paths]
 
     def value(self, states):
-        return [1.0 if "reached the goal" in s.observation else 0.0 for s in states]
+        # From the state alone (the page never says the outcome): standing on the goal.
+        return [1.0 if at_goal(s.observation) else 0.0 for s in states]
+
+
+def at_goal(observation: str) -> bool:
+    """The maze page puts the agent on the goal cell."""
+    found = re.search(r"You are at (\(\d+, \d+\))\. The goal is at (\(\d+, \d+\))", observation)
+    return found is not None and found.group(1) == found.group(2)
 
 
 def maze_task(min_optimal: int = 4, max_optimal: int = 6, size: int = 7) -> Task:
