@@ -230,7 +230,7 @@ def search(
         if setting == "reward":
             trees = search_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
             records = [t for tree in trees for t in trajectories(tree)]
-            solved = sum(any(tree.node(n)["success"] for n in tree.leaves()) for tree in trees)
+            solved = sum(tree.solved() for tree in trees)  # as the loop counts
         else:
             results = solve_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
             trees, records = [r.tree for r in results], [r.trajectory for r in results]

@@ -36,6 +36,14 @@ class SearchConfig(BaseModel):
     selection: Literal["ucb1", "puct"] = "ucb1"
     """ucb1: Q + c*sqrt(ln N(parent) / (1 + N(child))) (Agent Q);
     puct: Q + c*P*sqrt(N(parent)) / (1 + N(child)) with the critic score P as prior."""
+    first_play: Literal["parent", "zero"] = "parent"
+    """The value an unvisited child is selected by (first-play urgency, FPU). parent: the
+    parent's running mean Q_mcts stands in for the child's missing one (mixed with the
+    child's critic score as for visited children), as AlphaZero-style searches do; zero:
+    Q_mcts = 0 (Agent Q's formula as written). With sparse 0/1 rewards and c=0.25, zero
+    leaves the siblings of a child that once succeeded unvisited for dozens of simulations
+    (its Q near 1 beats 0 plus any bonus under ln N < 16), so their values, which pairs and
+    revisions compare, are never learnt; parent lets them compete on the bonus."""
     value_source: Literal["reward", "critic", "oracle"] = "reward"
     """What is backed up. reward: the environment's return (data collection);
     critic: the critic's estimate that the task was done, the environment's reward is

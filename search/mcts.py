@@ -1,7 +1,8 @@
 """Monte Carlo Tree Search with self-critique (Agent Q section 4.2, Agent-R section 3.1),
 many trees at once.
 
-One simulation of one tree: select down the expanded nodes by UCB1 (or PUCT);
+One simulation of one tree: select down the expanded nodes by UCB1 (or PUCT),
+an unvisited child valued at its parent's Q (first-play urgency, `first_play`);
 expand the first unexpanded node with K proposals of the agent (duplicates
 merged, invalid actions kept: they are data too) and let the critic rank them;
 step into the best child by the same rule; roll out with the policy to a
@@ -104,23 +105,38 @@ class MCTS:
         return path
 
     def best_child(self, tree: Tree, node: str) -> str:
-        """The child maximising UCB1 or PUCT; ties go to the higher critic score, then the older."""
+        """The child maximising UCB1 or PUCT; ties go to the higher critic score, then the older.
+
+        An unvisited child is valued by first-play urgency (`SearchConfig.first_play`).
+        """
         c, parent_visits = self.config.c, tree.node(node)["visits"]
         children = tree.children(node)
         priors = _priors([tree.node(ch)["q_critic"] for ch in children])
+        unvisited = self._first_play(tree, node)
 
         def score(pair: tuple[str, float]) -> tuple[float, float, int]:
             child, prior = pair
             data = tree.node(child)
+            q = data["q"] if data["visits"] else unvisited(data["q_critic"])
             if self.config.selection == "ucb1":
                 # Agent Q: Q(h,a) + c*sqrt(ln N(h) / (1 + N(h,a))); ln 0 taken as 0.
                 bonus = c * math.sqrt(math.log(max(parent_visits, 1)) / (1 + data["visits"]))
             else:
                 # PUCT (AlphaZero) with the critic's normalised scores as the prior P.
                 bonus = c * prior * math.sqrt(parent_visits) / (1 + data["visits"])
-            return (data["q"] + bonus, data["q_critic"] or 0.0, -int(child))
+            return (q + bonus, data["q_critic"] or 0.0, -int(child))
 
         return max(zip(children, priors), key=score)[0]
+
+    def _first_play(self, tree: Tree, node: str) -> Callable[[float | None], float]:
+        """Q of an unvisited child of `node` given its critic score (first-play urgency).
+
+        Only selection reads it: the stored `q` of an unvisited node stays what the
+        search knows (its critic score alone), which is what the builders compare.
+        """
+        stand_in = tree.node(node)["q_mcts"] if self.config.first_play == "parent" else 0.0
+        alpha = self.config.alpha
+        return lambda critic: stand_in if critic is None else alpha * stand_in + (1 - alpha) * critic
 
     def expand(self, items: Sequence[tuple[Cursor, str]]) -> None:
         """Propose K actions at every node of `items` (one call), step them, rank them (one call)."""

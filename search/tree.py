@@ -127,6 +127,23 @@ class Tree:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Tree:
         return cls(nx.node_link_graph(data, directed=True, multigraph=False, edges="edges"))
+    def solved(self) -> bool:
+        """Whether a simulation of this search ended in success ("solved in search").
+
+        Counted over `leaves()`, the episodes simulations played to their end: a
+        successful child that an expansion stepped into but no simulation chose is
+        not counted, as no value was backed up from it and no builder reads it.
+        The loop and `agentloop search` both count with this.
+
+        Example:
+            >>> tree = Tree.new("t1", "Reach the goal.", "At (1, 1).")
+            >>> tree.add_child(tree.root, "At (1, 2).", "move[right]", terminated=True, success=True)
+            '1'
+            >>> tree.solved()   # no simulation went there
+            False
+        """
+        return any(self.node(leaf)["success"] for leaf in self.leaves())
+
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write node-link JSON atomically (temporary file, then rename)."""

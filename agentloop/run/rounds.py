@@ -147,7 +147,7 @@ def collect_phase(session: Session, round: int) -> None:
     trajectories = [t for tree in trees for t in tree_trajectories(tree, config.loop.name, round)]
     write_jsonl(run.round_dir(round) / "trajectories.jsonl", trajectories)
     run.commit(trees_dir)
-    solved = sum(any(tree.node(n)["success"] for n in tree.graph.nodes) for tree in trees)
+    solved = sum(tree.solved() for tree in trees)  # as `agentloop search` counts
     run.mark_done(phase, [_metric(
         round, "collect", started, trees=len(trees), tasks_solved_in_search=solved,
         solved_rate=round_(solved / max(1, len(trees))),

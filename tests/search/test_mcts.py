@@ -5,9 +5,12 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 from agentloop.environments.maze import MazeEnv, shortest_path
+from agentloop.environments.protocol import StepResult, Task
 from agentloop.search import MCTS, SearchConfig, search_tasks
 from agentloop.search.best import best_leaf
 from search_doubles import DistanceCritic, RandomMazeAgent, maze_task
+
+from agentloop.agents.protocol import Proposal
 
 
 def _env(task, **kw):
@@ -149,3 +152,57 @@ def test_puct_uses_the_critic_as_prior():
     children = tree.children(tree.root)
     favourite = max(children, key=lambda c: tree.node(c)["q_critic"])
     assert tree.node(favourite)["visits"] == max(tree.node(c)["visits"] for c in children)
+
+
+class ForkEnv:
+    """Three roads from the start; only road a leads to the goal: sparse 0/1 reward."""
+
+    name = "fork"
+
+    def tasks(self, split):
+        return [Task(id=f"fork-{split}", instruction="Take a road, then go.", split=split)]
+
+    def reset(self, task):
+        self.road = ""
+        return "A fork: roads a, b and c."
+
+    def step(self, action):
+        if not self.road:
+            self.road = action
+            return StepResult(f"On road {action}.", 0.0, False, False, {})
+        return StepResult("The road ends.", float(self.road == "a"), True, False,
+                          {"success": self.road == "a"})
+
+    def available_actions(self):
+        return ["go"] if self.road else ["a", "b", "c"]
+
+    def snapshot(self):
+        return self.road
+
+    def restore(self, road):
+        self.road = road
+
+
+class ForkAgent:
+    """Proposes the three roads at the fork, in order, and `go` on a road."""
+
+    def propose(self, states, k=1, sampling=None):
+        return [[Proposal(a, a) for a in (["a", "b", "c"] if s.observation.startswith("A fork")
+                                          else ["go"] * k)][:max(k, 1)] for s in states]
+
+
+@pytest.mark.parametrize(("first_play", "unvisited"), [("parent", 0), ("zero", 2)])
+def test_first_play_urgency_visits_the_siblings_of_a_success(first_play, unvisited):
+    # Road a (the oldest child, so the first tried) succeeds at once. With an unvisited
+    # child worth 0, Q(a) = 1 beats 0 + 0.25*sqrt(ln N) for any N < e^16: b and c are
+    # never tried (the issue's reproduction); worth its parent's Q, they compete on the bonus.
+    config = SearchConfig(simulations=24, k=3, c=0.25, max_depth=3, first_play=first_play)
+    tree = search_tasks(ForkEnv, ForkEnv().tasks("train"), ForkAgent(), None, config)[0]
+    _check_tree(tree, 24)
+    visits = [tree.node(child)["visits"] for child in tree.children(tree.root)]
+    assert len(visits) == 3 and visits.count(0) == unvisited, visits
+    assert tree.solved()
+    if first_play == "parent":
+        # b and c were tried and failed: a, the best road, still gets most simulations.
+        assert visits[0] > 18 and tree.node(tree.children(tree.root)[1])["q_mcts"] == 0.0
+
