@@ -50,8 +50,8 @@ class Proposal:
     """One candidate: generated text, the action parsed from it, and its log-probs.
 
     `action` is what goes to the environment; when nothing could be parsed it
-    holds the raw text (the environment then answers "invalid") and
-    `parse_error` says what was wrong.
+    holds the text written as the action (after `Action:`; the environment then
+    answers "invalid") and `parse_error` says what was wrong.
     """
 
     completion: str
@@ -63,6 +63,12 @@ class Proposal:
     @property
     def logprob(self) -> float:
         return float(sum(self.logprobs))
+
+
+def invalid_turn(proposal: Proposal, info: dict) -> bool:
+    """The one definition of an invalid turn (the runner, MCTS and the builders agree):
+    the action could not be parsed, or the environment flagged it (`info["invalid"]`)."""
+    return proposal.parse_error is not None or bool(info.get("invalid"))
 
 
 @runtime_checkable

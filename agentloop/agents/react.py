@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from agentloop.agents.parsing import parse_action
 from agentloop.agents.protocol import AgentState, Proposal
+from agentloop.environments.codec import ActionCodec, BracketCodec
 from agentloop.llm.protocol import LLM, Sampling
 from agentloop.records import Message
 
@@ -49,7 +50,9 @@ class ReActAgent:
             placed after the system prompt (environments may provide
             `env.demonstration`). Small models follow an example given as turns
             far better than one written inside the system prompt.
-        verbs: the action verbs the parser accepts (empty: any `verb[...]`).
+        verbs: the action verbs the default `verb[argument]` codec accepts (empty: any).
+        codec: how the environment's actions are written (`env.action_codec`; None:
+            `BracketCodec(verbs)`).
         max_history: most past turns kept in the prompt.
         sampling: default sampling for `propose`.
         response_prefix: text the assistant turn is started with before the
@@ -68,6 +71,7 @@ class ReActAgent:
         sampling: Sampling = DEFAULT_SAMPLING,
         response_prefix: str = "Thought:",
         demonstration: Sequence[Message] = (),
+        codec: ActionCodec | None = None,
     ):
         self.llm = llm
         self.system_prompt = system_prompt
@@ -76,6 +80,7 @@ class ReActAgent:
         self.sampling = sampling
         self.response_prefix = response_prefix
         self.demonstration = tuple(demonstration)
+        self.codec = codec or BracketCodec(verbs)
 
     def prompt(self, state: AgentState) -> list[Message]:
         turns = list(state.history) + [None]  # None marks the current observation
@@ -109,6 +114,8 @@ class ReActAgent:
 
     def _proposal(self, text: str, token_ids: tuple[int, ...], logprobs: tuple[float, ...]) -> Proposal:
         completion = (self.response_prefix + text).split("\nObservation")[0].strip()
-        parsed = parse_action(completion, self.verbs)
-        action = parsed.action if parsed.action is not None else completion
+        parsed = parse_action(completion, codec=self.codec)
+        # Unparsed: only what was written as the action goes to the environment (which
+        # answers "invalid"), never the thought.
+        action = parsed.action if parsed.action is not None else parsed.written
         return Proposal(completion, action, token_ids, logprobs, parsed.error)
