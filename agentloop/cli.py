@@ -265,7 +265,7 @@ def build(
 
     from agentloop.agents.critic import build_critic
     from agentloop.jsonl import write_jsonl
-    from agentloop.run.from_config import build_agent, build_env, build_llm, close_llm
+    from agentloop.run.from_config import build_agent, build_env, build_llm, close_llm, revision_prompt
     from agentloop.search import (
         PairConfig,
         RevisionConfig,
@@ -282,7 +282,8 @@ def build(
     loaded = load_trees(trees)
     # The prompt needs no model; only the Agent-R judge does.
     llm = build_llm(run_config.llm) if "revisions" in kinds else None
-    agent = build_agent(run_config.agent, llm, build_env(run_config.env))
+    env = build_env(run_config.env)
+    agent = build_agent(run_config.agent, llm, env)
     out = Path(output)
     if "pairs" in kinds:
         pairs = step_pairs(loaded, agent.prompt, PairConfig(threshold=threshold),
@@ -290,7 +291,8 @@ def build(
         typer.echo(f"{len(pairs)} pairs -> {write_jsonl(out / 'pairs.jsonl', pairs)}")
     if "revisions" in kinds:
         try:
-            revisions = revision_trajectories(loaded, agent.prompt, build_critic(run_config.critic, llm),
+            whole = revision_prompt(run_config.agent, run_config.search.max_depth, env)
+            revisions = revision_trajectories(loaded, whole, build_critic(run_config.critic, llm),
                                               RevisionConfig(alpha=alpha, beta=beta),
                                               imitable=run_config.build.imitable)
         finally:

@@ -4,8 +4,9 @@ Every leaf of a finished tree ends one simulated episode; `trajectories(tree)`
 gives them as `Trajectory` records (trajectories.jsonl). `best_trajectories`
 keeps, per tree, the highest-return leaf path that reaches `min_reward`: the
 rejection-sampling fine-tuning baseline, and Agent-R's "good trajectories"
-that are mixed with the revisions. Invalid actions on the path are cut out, and
-only turns in the format the agent was asked for are trained.
+that are mixed with the revisions. What of the path is trained is decided by
+`trainable.trainable_path`, as for every builder: invalid detours are cut out,
+and only valid turns in the format the agent was asked for are trained.
 
 Example:
     >>> good = best_trajectories(trees, agent.prompt, min_reward=1.0)
@@ -14,9 +15,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from agentloop.search.conversation import PromptFn, conversations
+from agentloop.search.trainable import Imitable, trainable_path
 from agentloop.search.tree import Tree
 
 from agentloop.agents.parsing import well_formed
@@ -62,32 +64,12 @@ def best_leaf(tree: Tree) -> str | None:
         if leaves else None
 
 
-def without_detours(tree: Tree, node: str) -> tuple[list[Turn], list[str]]:
-    """The turns from the root to `node` with invalid actions cut out, and the nodes kept.
-
-    An invalid action changes nothing (the Environment protocol), so the valid action
-    after it was open from the state before it: that turn is given the observation
-    the agent had before the detour. A small model otherwise learns its valid moves
-    only on error pages, and on the real page only what it did without erring.
-    """
-    path = tree.path(node)
-    kept_turns, kept_nodes, seen = [], [path[0]], None
-    for parent, child in zip(path, path[1:]):
-        seen = seen if seen is not None else tree.node(parent)["observation"]
-        if tree.edge(child)["invalid"]:
-            continue
-        kept_turns.append(Turn(seen, tree.edge(child)["completion"]))
-        kept_nodes.append(child)
-        seen = None
-    return kept_turns, kept_nodes
-
-
 def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float = 1.0,
                       run: str = "", round: int = 0,
-                      imitable: Callable[[str], bool] = well_formed) -> list[RevisionTrajectory]:
-    """Per tree, its best leaf path if its return reaches `min_reward`, with invalid
-    detours cut out (`without_detours`) and every `imitable` turn trained (by default
-    those in the ReAct format, `parsing.well_formed`).
+                      imitable: Imitable = well_formed) -> list[RevisionTrajectory]:
+    """Per tree, its best leaf path if its return reaches `min_reward`, as
+    `trainable.trainable_path` gives it: invalid detours cut out, every valid `imitable`
+    turn trained (by default those in the ReAct format, `parsing.well_formed`).
 
     An agent that shows only part of its history gets several records per path, one
     per prompt it read (`conversations`)."""
@@ -96,13 +78,12 @@ def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float
         leaf = best_leaf(tree)
         if leaf is None or tree.node(leaf)["ret"] < min_reward:
             continue
-        path_turns, nodes = without_detours(tree, leaf)
-        train = [imitable(turn.completion) for turn in path_turns]
-        for messages, flags, end in conversations(prompt, tree.instruction, path_turns, train,
+        path = trainable_path(tree, leaf, imitable)
+        for messages, flags, end in conversations(prompt, tree.instruction, path.turns, path.train,
                                                   tree.node(tree.root)["role"]):
             out.append(RevisionTrajectory(
                 messages=tuple(messages), train=tuple(flags), kind="good",
                 good_reward=tree.node(leaf)["ret"],
                 provenance=Provenance(run=run, round=round, task_id=tree.task_id,
-                                      node_ids=tuple(nodes[: end + 1]))))
+                                      node_ids=path.nodes[: end + 1])))
     return out

@@ -6,13 +6,16 @@ render each past turn it shows as one assistant message holding the turn's
 completion. An agent that shortens its history (ReActAgent's max_history) never
 sees early turns next to later ones, so `conversations` gives one chat per
 stretch of turns the prompt shows together: every trained turn is trained once,
-under the prompt the agent read when it took it.
+under the prompt the agent read when it took it. A sequence that only makes
+sense read whole (an Agent-R revision shows the steps it revises) goes through
+`whole_conversation`, which refuses a prompt that leaves a turn out.
 
 Example:
     >>> messages, flags = conversation(agent.prompt, "Reach the goal.", turns, [False, True])
     >>> [m.role for m in messages][-1], flags[-1]
     ('assistant', True)
     >>> chats = conversations(agent.prompt, "Reach the goal.", turns, [True, True])
+    >>> messages, flags = whole_conversation(agent.prompt, "Reach the goal.", turns, [False, True])
 """
 
 from __future__ import annotations
@@ -70,3 +73,15 @@ def conversations(prompt: PromptFn, instruction: str, turns: Sequence[Turn],
         covered = sum(flags)  # trained turns are covered from the end of the chat backwards
         wanted = wanted[:-covered]
     return chats[::-1]
+
+
+def whole_conversation(prompt: PromptFn, instruction: str, turns: Sequence[Turn],
+                       train: Sequence[bool], role: str = "") -> tuple[list[Message], list[bool]]:
+    """`conversation` for turns that must be read in one chat; raises ValueError when
+    `prompt` leaves one of them out (ReActAgent: `max_history` below `len(turns) - 1`)."""
+    messages, flags = conversation(prompt, instruction, turns, train, role)
+    shown = [m.content for m in messages if m.role == "assistant"][-len(turns):]
+    if shown != [turn.completion for turn in turns]:
+        raise ValueError(f"the prompt does not show all {len(turns)} turns in one chat; give one "
+                         f"that shows every past turn (ReActAgent: max_history >= {len(turns) - 1})")
+    return messages, flags

@@ -9,9 +9,11 @@ runs in training), and the tree node ids it came from.
 
 Agent Q does not fix the threshold; 0.1 is a tenth of the reward range. Only
 children visited at least `min_visits` times count: an unvisited child's
-Q_mcts is a placeholder 0, not an estimate. A chosen completion must be a valid
-action in the format the agent was asked for (`imitable`, by default
-`parsing.well_formed`: the ReAct format); the rejected one may be anything.
+Q_mcts is a placeholder 0, not an estimate. A chosen completion must be one the
+builders may imitate (`trainable.trainable`: a valid action in the format the
+agent was asked for, by default `parsing.well_formed`); the rejected one may be
+anything. The prompt is the history as the agent read it, detours included:
+the recorded log-probs were generated under it.
 
 Example:
     >>> pairs = step_pairs(trees, agent.prompt, PairConfig(threshold=0.1))
@@ -20,10 +22,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import combinations
 
 from agentloop.search.conversation import PromptFn
+from agentloop.search.trainable import Imitable, trainable
 from agentloop.search.tree import Tree
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,9 +47,9 @@ class PairConfig(BaseModel):
 
 def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
                run: str = "", round: int = 0,
-               imitable: Callable[[str], bool] = well_formed) -> list[PreferencePair]:
+               imitable: Imitable = well_formed) -> list[PreferencePair]:
     """The pairs among the children of `node`, better-Q child first; the better child
-    must be a valid action and `imitable` (the format the agent asks for)."""
+    must be `trainable` (a valid action, `imitable`: the format the agent asks for)."""
     children = [ch for ch in tree.children(node) if tree.node(ch)["visits"] >= config.min_visits]
     if len(children) < 2:
         return []
@@ -57,9 +60,9 @@ def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
         if abs(qa - qb) <= config.threshold:
             continue
         chosen, rejected = (a, b) if qa > qb else (b, a)
-        good, bad = tree.edge(chosen), tree.edge(rejected)
-        if good["invalid"] or not imitable(good["completion"]):
+        if not trainable(tree, chosen, imitable):
             continue  # an invalid or drifted action that happened to lead on is not worth preferring
+        good, bad = tree.edge(chosen), tree.edge(rejected)
         pairs.append(PreferencePair(
             prompt=messages,
             chosen=(Message(role="assistant", content=good["completion"]),),
@@ -74,7 +77,7 @@ def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
 
 def step_pairs(trees: Sequence[Tree], prompt: PromptFn, config: PairConfig | None = None,
                run: str = "", round: int = 0,
-               imitable: Callable[[str], bool] = well_formed) -> list[PreferencePair]:
+               imitable: Imitable = well_formed) -> list[PreferencePair]:
     """Every step-level pair of every tree, node by node."""
     config = config or PairConfig()
     return [pair for tree in trees for node, data in tree.graph.nodes(data=True) if data["visits"] > 0

@@ -6,30 +6,39 @@ iterations, beta 0.2). Each bad leaf is paired with the good leaf that
 branches off its path deepest (ties: higher return, then the earlier leaf): the
 two share the parent P. The actor (a `Critic`'s `judge`) reads the bad path
 and the first turn after P it calls bad is t' (none called bad: the bad path's
-last turn). The revision is
+last turn). The revision is one conversation:
 
-    shared turns up to P, bad turns after P up to t'   (not trained)
+    shared turns up to P, bad turns after P up to t'   (shown, not trained)
     the revision thought                               (trained)
     the good path's turns after P                      (trained)
 
-The observation answering the revision thought is `revision_observation`
-followed by P's observation: Agent-R answers the revision with "ok."; P's
-observation is added here (our choice) so the good continuation reads the
-state it was generated in.
+The good continuation is trained as every builder trains a path
+(`trainable.trainable_path`): invalid detours cut out, only valid `imitable`
+turns trained. The observation answering the revision thought is
+`revision_observation` followed by P's observation: Agent-R answers the
+revision with "ok."; P's observation is added here (our choice) so the good
+continuation reads the state it was generated in.
+
+A revision only makes sense with the bad steps in view, so `prompt` must show
+every past turn, whatever the agent's own `max_history` (the loop passes
+`from_config.revision_prompt`); a prompt that leaves a turn out raises
+ValueError (`conversation.whole_conversation`).
 
 Example:
-    >>> revisions = revision_trajectories(trees, agent.prompt, LLMCritic(llm), RevisionConfig(alpha=0.5))
+    >>> whole = ReActAgent(llm, system_prompt=env.system_prompt, max_history=64).prompt
+    >>> revisions = revision_trajectories(trees, whole, LLMCritic(llm), RevisionConfig(alpha=0.5))
     >>> revisions[0].kind, revisions[0].revision_step
     ('revision', 2)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentloop.search.best import turns
-from agentloop.search.conversation import PromptFn, conversations
+from agentloop.search.conversation import PromptFn, whole_conversation
+from agentloop.search.trainable import Imitable, trainable_path
 from agentloop.search.tree import Tree
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,17 +106,18 @@ def splices(tree: Tree, config: RevisionConfig) -> list[Splice]:
 
 def revision_trajectories(trees: Sequence[Tree], prompt: PromptFn, judge: Critic,
                           config: RevisionConfig | None = None, run: str = "", round: int = 0,
-                          imitable: Callable[[str], bool] = well_formed) -> list[RevisionTrajectory]:
+                          imitable: Imitable = well_formed) -> list[RevisionTrajectory]:
     """Agent-R revisions of every tree; the judge reads all bad paths in one batched call.
-    Good turns after the revision are trained when `imitable` (by default: in the ReAct format)."""
+    `prompt` must show every past turn (see the module docstring). Good turns after the
+    revision are trained when valid and `imitable` (by default: in the ReAct format)."""
     config = config or RevisionConfig()
     found = [s for tree in trees for s in splices(tree, config)]
     if not found:
         return []
     verdicts = judge.judge([s.tree.state(s.bad) for s in found])
-    return [record for s, v in zip(found, verdicts, strict=True)
-            for record in splice_revision(s, first_error(s, v, config), prompt, config, run, round,
-                                          imitable)]
+    records = (splice_revision(s, first_error(s, v, config), prompt, config, run, round, imitable)
+               for s, v in zip(found, verdicts, strict=True))
+    return [record for record in records if record is not None]
 
 
 def first_error(splice: Splice, bad_probabilities: Sequence[float], config: RevisionConfig) -> int:
@@ -121,24 +131,27 @@ def first_error(splice: Splice, bad_probabilities: Sequence[float], config: Revi
 
 def splice_revision(splice: Splice, t_error: int, prompt: PromptFn, config: RevisionConfig,
                     run: str = "", round: int = 0,
-                  imitable: Callable[[str], bool] = well_formed) -> list[RevisionTrajectory]:
-    """Bad turns up to t', the revision thought, then the good turns after the shared parent.
-
-    One record, or one per prompt the agent read if it shows only part of its history."""
-    tree, depth = splice.tree, splice.tree.node(splice.parent)["depth"]
-    bad, good = turns(tree, splice.bad), turns(tree, splice.good)
-    bad_path = tree.path(splice.bad)
-    after_error = tree.node(bad_path[t_error + 1])["observation"]
+                    imitable: Imitable = well_formed) -> RevisionTrajectory | None:
+    """Bad turns up to t' (shown, not trained), the revision thought, then the good path's
+    trainable turns after the shared parent, as one conversation; None when the good path
+    takes no valid action after the parent (nothing to revise into)."""
+    tree = splice.tree
+    good = trainable_path(tree, splice.good, imitable, start=splice.parent)
+    if not good.turns:
+        return None
+    bad = turns(tree, splice.bad)[: t_error + 1]
+    after_error = tree.node(tree.path(splice.bad)[t_error + 1])["observation"]
     revision = Turn(after_error, config.revision_thought)
-    resume = f"{config.revision_observation}\n{tree.node(splice.parent)['observation']}"
-    continuation = [Turn(resume, good[depth].completion)] + good[depth + 1:]
-    spliced = bad[: t_error + 1] + [revision] + continuation
-    train = [False] * (t_error + 1) + [True] + [imitable(turn.completion) for turn in continuation]
-    return [RevisionTrajectory(
+    # The first good turn's page is P's (detours right after P are cut out).
+    first = good.turns[0]
+    resume = Turn(f"{config.revision_observation}\n{first.observation}", first.completion)
+    spliced = [*bad, revision, resume, *good.turns[1:]]
+    train = [False] * len(bad) + [True, *good.train]
+    messages, flags = whole_conversation(prompt, tree.instruction, spliced, train,
+                                         tree.node(tree.root)["role"])
+    return RevisionTrajectory(
         messages=tuple(messages), train=tuple(flags), kind="revision",
         bad_reward=tree.node(splice.bad)["ret"], good_reward=tree.node(splice.good)["ret"],
         revision_step=t_error,
         provenance=Provenance(run=run, round=round, task_id=tree.task_id,
                               node_ids=(splice.parent, splice.bad, splice.good)))
-        for messages, flags, _ in conversations(prompt, tree.instruction, spliced, train,
-                                                tree.node(tree.root)["role"])]

@@ -25,6 +25,7 @@ from agentloop.config import (
 from agentloop.environments.protocol import Environment
 from agentloop.llm.model_path import resolve_model
 from agentloop.llm.protocol import LLM, Sampling
+from agentloop.search.conversation import PromptFn
 
 
 def build_env(config: EnvConfig) -> Environment:
@@ -75,6 +76,15 @@ def build_agent(config: AgentConfig, llm: LLM, env: Environment) -> Agent:
                       demonstration=getattr(env, "demonstration", ()),
                       verbs=getattr(env, "action_verbs", ()), max_history=config.max_history,
                       sampling=agent_sampling(config))
+
+
+def revision_prompt(config: AgentConfig, max_depth: int, env: Environment) -> PromptFn:
+    """The agent's prompt showing every past turn, whatever `config.max_history`: an Agent-R
+    revision is one conversation that holds the bad steps it revises (search/revisions.py).
+    The longest has a bad path and a good continuation of at most `max_depth` turns each
+    (`search.max_depth`) and the revision turn between them."""
+    whole = config.model_copy(update={"max_history": max(config.max_history, 2 * max_depth + 1)})
+    return build_agent(whole, None, env).prompt
 
 
 def close_llm(llm: LLM | None) -> None:

@@ -34,6 +34,7 @@ from agentloop.run.from_config import (
     build_env,
     build_llm,
     close_llm,
+    revision_prompt,
 )
 from agentloop.run.report import write_report
 from agentloop.run.rundir import RunDir
@@ -169,7 +170,9 @@ def build_phase(session: Session, round: int) -> None:
     imitable = config.build.imitable
     pairs = step_pairs(trees, agent.prompt, config.build.pairs, name, round, imitable) \
         if "pairs" in config.loop.data else []
-    revisions = revision_trajectories(trees, agent.prompt, build_critic(config.critic, llm),
+    # An Agent-R revision shows the bad steps it revises, whatever agent.max_history.
+    whole = revision_prompt(config.agent, config.search.max_depth, session.env)
+    revisions = revision_trajectories(trees, whole, build_critic(config.critic, llm),
                                       config.build.revisions, name, round, imitable) \
         if "revisions" in config.loop.data else []
     best = best_trajectories(trees, agent.prompt, config.build.best_min_reward, name, round, imitable) \
