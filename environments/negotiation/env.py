@@ -115,7 +115,7 @@ class NegotiationEnv:
     @property
     def demonstration(self) -> tuple[Message, ...]:
         example = Task("example", "", data={"item": "teapot", "cost": 8.0, "low": 10.0, "high": 20.0})
-        opening = self._render(example, _openings(example.data), self.role)
+        opening = self._render(example, openings(example.data), self.role)
         answer = ("Thought: The buyer is far below my price. I will come down a little.\n"
                   "Action: say[It is a fine teapot; I can do $18.]" if self.role == "seller" else
                   "Thought: The seller asks too much. I will offer a little more.\n"
@@ -137,7 +137,7 @@ class NegotiationEnv:
     # -- episode -------------------------------------------------------------------------
     def reset(self, task: Task) -> str:
         self._task, self._done = task, False
-        self._dialogue = _openings(task.data)
+        self._dialogue = openings(task.data)
         if self.opponent is not None and self.role == "buyer":
             self._say("seller", self.opponent.reply(task, "seller", self._dialogue))
         return self._render(task, self._dialogue, self.current_role())
@@ -212,7 +212,8 @@ class NegotiationEnv:
         self._task, self._dialogue, self._done = state
 
 
-def _openings(data: dict) -> tuple[Utterance, ...]:
+def openings(data: dict) -> tuple[Utterance, ...]:
+    """The paper's fixed first two lines: the seller's asking price, the buyer's first offer."""
     return (("seller", f"This is a good {data['item']}, its price is ${data['high']:g}."),
             ("buyer", f"Would you consider selling it for ${data['low']:g}?"))
 
