@@ -1,134 +1,102 @@
 """`check_env`: verify that an environment keeps the Environment contract.
 
-It checks types, repeatability (the same task and actions give the same
-observations and rewards), snapshot/restore equivalence (also after another
-task was started in between: a snapshot holds the whole episode), that invalid actions
-are answered (never raised) and change nothing, that an episode ends with
-`terminated` or `truncated` and not both, and, for multi-agent environments,
-that the acting role is always one of `roles`, and that no observation states the
-outcome (played to the end with the env's `solution(task)` where it has one: the
-reward and success live in `StepResult.reward`/`info` only). Concrete actions are taken from
+It checks types; that the same task and actions give the same log step for step
+(again in the same instance, after `restore` into an env that had reset another
+task, in a second instance and in a second process: `environments.episode_check`),
+with the env's scripted `solution(task)` played to the end where it offers one;
+that an env without snapshots is checked through replay instead; that every
+listed action parses with the env's own codec; that invalid actions are answered
+(never raised) and change nothing; that an episode ends with `terminated` or
+`truncated` and not both; for multi-agent environments, that the acting role is
+always one of `roles`; and that no observation states the outcome (the reward and
+success live in `StepResult.reward`/`info` only). Concrete actions are taken from
 `available_actions()`; a pattern such as `search[...]` is filled with a word.
+A failure names the task, the step and the field that differed.
 
 Example:
-    >>> check_env(MazeEnv())   # raises EnvCheckError on the first violation
+    >>> check_env(MazeEnv(), factory=MazeEnv)   # raises EnvCheckError on the first violation
 """
 
 from __future__ import annotations
 
 import random
 import re
-from typing import Any
 
+from agentloop.environments.episode_check import (
+    Factory,
+    check_episodes,
+    check_processes,
+    random_actions,
+    solution,
+)
+from agentloop.environments.episode_log import EnvCheckError, play, replay
+from agentloop.environments.episode_log import checked_step as _checked_step
+from agentloop.environments.episode_log import concrete as _concrete
+from agentloop.environments.episode_log import require as _require
 from agentloop.environments.protocol import (
+    REQUIRED,
     Environment,
     MultiAgentEnvironment,
-    StepResult,
     Task,
+    missing_members,
 )
+
+__all__ = ["EnvCheckError", "check_env"]
 
 INVALID_ACTIONS = ("", "   ", "xyzzy", "click[", "search[]]", "\x00\n\t", "click[" + "a" * 500 + "]")
 
 
-class EnvCheckError(AssertionError):
-    """The environment breaks the contract; the message says how."""
+def check_env(env: Environment, episodes: int = 3, max_steps: int = 30, seed: int = 0,
+              factory: Factory | None = None) -> None:
+    """Raise `EnvCheckError` if `env` breaks the Environment contract.
 
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise EnvCheckError(message)
-
-
-def _concrete(action: str) -> str:
-    return action.replace("...", "test") if "..." in action else action
-
-
-def _checked_step(env: Environment, action: str) -> StepResult:
-    try:
-        result = env.step(action)
-    except Exception as error:  # the contract forbids raising on any action
-        raise EnvCheckError(f"step({action!r}) raised {error!r}") from error
-    _require(isinstance(result, StepResult), f"step must return StepResult, got {type(result)}")
-    _require(isinstance(result.observation, str), "observation must be str")
-    _require(isinstance(result.reward, (int, float)), "reward must be a number")
-    _require(isinstance(result.info, dict), "info must be a dict")
-    _require(not (result.terminated and result.truncated), "terminated and truncated both set")
-    return result
-
-
-def _rollout(env: Environment, task: Task, seed: int, max_steps: int) -> list[tuple[Any, ...]]:
-    """Play random available actions; return the (action, observation, reward, done) log."""
-    rng = random.Random(seed)
-    log: list[tuple[Any, ...]] = [("reset", env.reset(task))]
-    for _ in range(max_steps):
-        actions = env.available_actions()
-        _require(isinstance(actions, list) and actions, "available_actions must be a non-empty list")
-        action = _concrete(rng.choice(actions))
-        result = _checked_step(env, action)
-        done = result.terminated or result.truncated
-        log.append((action, result.observation, result.reward, done))
-        if done:
-            break
-    return log
-
-
-def _replay(env: Environment, actions: list[str]) -> list[tuple[str, float, bool]]:
-    out = []
-    for action in actions:
-        result = _checked_step(env, action)
-        out.append((result.observation, result.reward, result.terminated or result.truncated))
-        if result.terminated or result.truncated:
-            break
-    return out
-
-
-def check_env(env: Environment, episodes: int = 3, max_steps: int = 30, seed: int = 0) -> None:
-    """Raise `EnvCheckError` if `env` breaks the Environment contract."""
-    _require(isinstance(env, Environment), "env does not implement the Environment protocol")
+    Args:
+        env: the environment under test.
+        episodes: train tasks checked (the first ones).
+        max_steps: length of the random episodes.
+        seed: seed of the random actions.
+        factory: builds another instance like `env` (a class, or `functools.partial` of
+            one, so it also reaches a spawned process); given, episodes are also
+            compared across two instances and two processes.
+    """
+    missing = missing_members(env)
+    _require(not missing, f"env lacks {', '.join(missing)} (an Environment has {', '.join(REQUIRED)})")
     _require(isinstance(env.name, str) and env.name, "env.name must be a non-empty str")
     tasks = list(env.tasks("train"))[:episodes]
     _require(len(tasks) > 0, "tasks('train') is empty")
     _require([t.id for t in env.tasks("train")][: len(tasks)] == [t.id for t in tasks],
              "tasks() order is not stable")
+    plays = []
     for index, task in enumerate(tasks):
         _require(isinstance(task, Task), "tasks must be Task instances")
-        first = _rollout(env, task, seed + index, max_steps)
-        second = _rollout(env, task, seed + index, max_steps)
-        _require(first == second, f"task {task.id}: same actions gave different results")
+        played = [random_actions(env, task, random.Random(seed + index), max_steps)]
+        scripted = solution(env, task)
+        played += [scripted] if scripted is not None else []
         other = tasks[(index + 1) % len(tasks)]
-        _check_snapshot(env, task, other, [entry[0] for entry in first[1:]])
+        check_episodes(env, task, other, played, factory)
+        plays += [(task, actions) for actions in played]
         _check_invalid(env, task)
         _check_no_outcome(env, task, seed + index, max_steps)
         if isinstance(env, MultiAgentEnvironment):
             _check_roles(env, task, seed + index, max_steps)
-
-
-def _check_snapshot(env: Environment, task: Task, other: Task, actions: list[str]) -> None:
-    env.reset(task)
-    split = len(actions) // 2
-    _replay(env, actions[:split])
-    state = env.snapshot()
-    expected = _replay(env, actions[split:])
-    for _ in range(2):  # a snapshot must survive being restored more than once
-        env.reset(other)  # and hold the whole episode, task included (one env, many episodes)
-        env.restore(state)
-        _require(_replay(env, actions[split:]) == expected,
-                 f"task {task.id}: restore did not reproduce the episode")
+    if factory is not None:
+        check_processes(factory, plays, [play(env, task, actions) for task, actions in plays])
 
 
 def _check_invalid(env: Environment, task: Task) -> None:
     env.reset(task)
-    state = env.snapshot()
     probe = [_concrete(a) for a in env.available_actions()[:1]]
-    expected = _replay(env, probe)
+    expected = play(env, task, probe)[1:]
     for action in INVALID_ACTIONS:
-        env.restore(state)
+        env.reset(task)
         result = _checked_step(env, action)
+        where = f"task {task.id}, step 1 ({action!r})"
         _require(result.info.get("invalid") is True,
-                 f"invalid action {action!r} not flagged with info['invalid']")
-        _require(result.observation.strip() != "", f"invalid action {action!r} got no explanation")
-        _require(not result.terminated, f"invalid action {action!r} ended the episode")
-        _require(_replay(env, probe) == expected, f"invalid action {action!r} changed the state")
+                 f"{where}: field 'invalid': the invalid action is not flagged with info['invalid']")
+        _require(result.observation.strip() != "", f"{where}: field 'observation': no explanation")
+        _require(not result.terminated, f"{where}: field 'terminated': an invalid action ended the episode")
+        _require(replay(env, probe) == expected,
+                 f"{where}: an invalid action changed the state (the next step differs)")
 
 
 def _check_roles(env: MultiAgentEnvironment, task: Task, seed: int, max_steps: int) -> None:

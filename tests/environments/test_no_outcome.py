@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from agentloop.environments import check_env
 from agentloop.environments.checker import EnvCheckError, _outcome_in
+from agentloop.environments.codec import RegexCodec
 from agentloop.environments.maze import MazeEnv
 from agentloop.environments.protocol import StepResult, Task
 from agentloop.environments.webshop import WebShopEnv
@@ -85,6 +86,7 @@ class ButtonEnv:
     """One button; pressing it ends the episode with reward 1.0 and shows `end`."""
 
     name = "button"
+    action_codec = RegexCodec(r"\bpress\b", "press")  # not verb[argument]
 
     def __init__(self, end: str, instruction: str = "Press the button.", solution: bool = True):
         self.end, self.instruction, self.done = end, instruction, False
