@@ -43,3 +43,19 @@ def test_shipped_config_runs_at_a_tiny_budget(tmp_path, tiny_model_dir, config):
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| 1 |" in result.stdout  # the table of rounds ends the run
+
+
+@pytest.mark.slow
+def test_langgraph_agent_recipe_runs_at_a_tiny_budget(tmp_path):
+    result = subprocess.run([sys.executable, str(EXAMPLES / "langgraph_agent.py"), "--tiny", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "before: success" in result.stdout and "after: success" in result.stdout
+    from agentloop.jsonl import read_jsonl
+    from agentloop.records import Trajectory
+
+    trajectories = read_jsonl(tmp_path / "trajectories.jsonl", Trajectory)
+    assert len(trajectories) == 4  # 2 train tasks x 2 samples
+    assert all(t.steps[0].role == "plan" and t.steps[1].role == "act" for t in trajectories)
+    assert all(s.token_ids and len(s.token_ids) == len(s.logprobs) for t in trajectories for s in t.steps)
+    assert (tmp_path / "checkpoint" / "model.safetensors").is_file()
