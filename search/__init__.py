@@ -4,7 +4,8 @@
 
 Search (`mcts.py`, `inference.py`) turns tasks into trees (`tree.py`); the
 builders (`pairs.py`, `revisions.py`, `best.py`) turn finished trees into
-training data, all by one rule of what may be trained (`trainable.py`); `draw.py` and `html.py` show a tree to a person.
+training data, all by one rule of what may be trained (`trainable.py`);
+`draw.py` and `html.py` show a tree to a person.
 """
 
 from agentloop.search.best import best_trajectories, trajectories, trajectory

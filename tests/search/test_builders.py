@@ -80,7 +80,8 @@ def test_revisions_splice_bad_prefix_revision_and_good_continuation():
     r4 = by_bad["4"]
     assert r4.provenance.node_ids == ("1", "4", "3") and r4.revision_step == 1
     assert [m.content for m in r4.messages if m.role == "assistant"] == [
-        "Thought: A\nAction: go[a]", "Thought: D\nAction: go[d]", REVISION_THOUGHT, "Thought: C\nAction: go[c]"]
+        "Thought: A\nAction: go[a]", "Thought: D\nAction: go[d]", REVISION_THOUGHT,
+        "Thought: C\nAction: go[c]"]
     assert [m.content for m in r4.messages if m.role == "user"][-1] == "ok.\nS1"
     assert [f for f, m in zip(r4.train, r4.messages) if m.role == "assistant"] == [
         False, False, True, True]
@@ -107,14 +108,15 @@ def test_a_revision_of_an_agent_without_past_turns_is_one_conversation_showing_t
     whole = revision_prompt(AgentConfig(max_history=0), max_depth=4, env=env)
     revisions = revision_trajectories([hand_tree()], whole, judge, RevisionConfig(alpha=0.5))
     (from_leaf_2,) = [r for r in revisions if r.provenance.node_ids == ("0", "2", "3")]
-    after_example = from_leaf_2.messages[len(env.demonstration) + 1:]
-    assert [(m.role, m.content, f) for m, f in zip(after_example, from_leaf_2.train[-len(after_example):])] == [
+    start = len(env.demonstration) + 1  # after the system prompt and the worked example
+    shown = zip(from_leaf_2.messages[start:], from_leaf_2.train[start:], strict=True)
+    assert [(m.role, m.content, f) for m, f in shown] == [
         ("user", "Instruction: Reach the goal.\n\nS0", False),
         ("assistant", "Thought: B\nAction: go[b]", False),  # the bad step, shown and masked
         ("user", "Observation: S2", False), ("assistant", REVISION_THOUGHT, True),
         ("user", "Observation: ok.\nS0", False), ("assistant", "Thought: A\nAction: go[a]", True),
         ("user", "Observation: S1", False), ("assistant", "Thought: C\nAction: go[c]", True)]
-    assert not any(from_leaf_2.train[:len(env.demonstration) + 1])  # system prompt and example
+    assert not any(from_leaf_2.train[:start])
 
 
 def test_alpha_and_beta_rules():

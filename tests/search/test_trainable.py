@@ -166,7 +166,8 @@ def check_builders(trees: list[Tree], judge) -> tuple[int, int, int]:
         parent, bad, good = record.provenance.node_ids
         turns = assistant_turns(record)
         cut = record.revision_step + 1
-        assert [c for c, _ in turns[:cut]] == [tree.edge(n)["completion"] for n in tree.path(bad)[1:cut + 1]]
+        bad_prefix = tree.path(bad)[1:cut + 1]
+        assert [c for c, _ in turns[:cut]] == [tree.edge(n)["completion"] for n in bad_prefix]
         assert not any(f for _, f in turns[:cut]) and turns[cut] == (REVISION_THOUGHT, True)
         kept = valid_after(tree, parent, good)
         assert turns[cut + 1:] == expected_turns(tree, kept)
