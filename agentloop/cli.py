@@ -3,6 +3,10 @@ its help text is the function's docstring."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(
@@ -33,6 +37,30 @@ def _load_config(config: str | None, overrides: list[str] | None):
         raise typer.BadParameter(str(error)) from error
 
 
+VERBOSE_HELP = "Also show the engine and library logs on the console (they always go to the log file)."
+
+
+@contextmanager
+def _quiet_console(log: Path, verbose: bool) -> Iterator:
+    """The console of a command that starts a model: engine and library output to `log`
+    (and to the console too when `verbose`); on the console, the live display."""
+    from rich.console import Console
+
+    from agentloop.run.console import RunDisplay
+    from agentloop.run.logs import logs_to
+
+    try:
+        with logs_to(log, echo=verbose) as terminal, \
+                RunDisplay(Console(file=terminal, width=None if terminal.isatty() else 120)) as display:
+            # (a file or pipe gets full rows; a terminal, its own width)
+            yield display
+    except typer.Exit:
+        raise
+    except Exception:
+        typer.echo(f"(engine and library logs: {log})", err=True)
+        raise
+
+
 @app.command()
 def version() -> None:
     """Print the agentloop version."""
@@ -46,18 +74,22 @@ def run(
     config: str = typer.Argument(None, help="YAML run config (omit for all defaults)."),
     overrides: list[str] = typer.Argument(None, help="Dotted overrides such as loop.rounds=3 search.simulations=16."),
     allow_changed_config: bool = typer.Option(False, help="Resume even though the config differs from the saved one."),
+    verbose: bool = typer.Option(False, "--verbose", help=VERBOSE_HELP),
 ) -> None:
     """Run (or resume) the self-improvement loop: evaluate the starting model, then for
     each round collect (MCTS on train tasks) -> build (pairs, revisions, best) -> train ->
     evaluate. Writes runs/NAME/ and ends by printing the table of all rounds.
 
     Re-running the same command after a crash or Ctrl-C continues from the last
-    finished phase. Example: `agentloop run examples/default.yaml loop.rounds=3`
+    finished phase. The console shows each phase as it runs; the engine and library
+    logs go to runs/NAME/logs/engine.log (--verbose: to the console too).
+    Example: `agentloop run examples/default.yaml loop.rounds=3`
     """
     from agentloop.config import ConfigError, load_config
     from agentloop.llm.model_path import ModelNotFoundError, resolve_model
     from agentloop.run.report import read_metrics, round_table
     from agentloop.run.rounds import run_rounds
+    from agentloop.run.logs import LOG_NAME
     from agentloop.run.rundir import ConfigChangedError
 
     try:
@@ -67,13 +99,15 @@ def run(
     except (ConfigError, ModelNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    log = Path(run_config.loop.runs_dir) / run_config.loop.name / "logs" / LOG_NAME
     try:
-        directory = run_rounds(run_config, allow_changed=allow_changed_config)
+        with _quiet_console(log, verbose) as display:
+            directory = run_rounds(run_config, allow_changed=allow_changed_config, display=display)
     except (ConfigChangedError, ConfigError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     typer.echo(round_table(read_metrics(directory.root)))
-    typer.echo(f"\nrun directory: {directory.root}")
+    typer.echo(f"\nrun directory: {directory.root}\nengine and library logs: {log}")
 
 
 @app.command()
@@ -100,9 +134,11 @@ def rollout(
     output: str = typer.Option("rollouts.jsonl", "--output", "-o", help="Trajectories JSONL (appended; finished tasks are skipped on rerun)."),
     greedy: bool = typer.Option(True, help="Greedy decoding (--no-greedy samples at agent.temperature)."),
     concurrency: int = typer.Option(16, help="Episodes played at once (the LLM batch size)."),
+    verbose: bool = typer.Option(False, "--verbose", help=VERBOSE_HELP),
 ) -> None:
     """Play tasks with the configured agent and write one trajectory per task to JSONL,
-    with the log-probs of every generated token; prints the success rate.
+    with the log-probs of every generated token; prints the success rate. The engine
+    and library logs go to OUTPUT's name with .log (--verbose: to the console too).
 
     Example: `agentloop rollout examples/default.yaml env.difficulty=easy --tasks 50 -o test.jsonl`
     """
@@ -116,19 +152,24 @@ def rollout(
     )
 
     run_config = _load_config(config, overrides)
-    env = build_env(run_config.env)
-    llm = build_llm(run_config.llm)
-    try:
-        agent = build_agent(run_config.agent, llm, env)
-        chosen = list(env.tasks(split))[:tasks]
-        trajectories = run_episodes(env, chosen, agent, max_steps=run_config.agent.max_steps,
-                                    concurrency=concurrency, sampling=agent_sampling(run_config.agent, greedy),
-                                    output=output)
-    finally:
-        close_llm(llm)  # vLLM's engine processes must not outlive the command
-    successes = sum(t.success for t in trajectories)
+    log = Path(output).with_suffix(".log")
+    with _quiet_console(log, verbose) as display:
+        display.start(f"rollout · {split}")
+        env = build_env(run_config.env)
+        llm = build_llm(run_config.llm)
+        try:
+            agent = build_agent(run_config.agent, llm, env)
+            chosen = list(env.tasks(split))[:tasks]
+            trajectories = run_episodes(env, chosen, agent, max_steps=run_config.agent.max_steps,
+                                        concurrency=concurrency,
+                                        sampling=agent_sampling(run_config.agent, greedy), output=output)
+        finally:
+            close_llm(llm)  # vLLM's engine processes must not outlive the command
+        successes = sum(t.success for t in trajectories)
+        display.finish(f"{successes}/{len(trajectories)} succeeded")
     mean_reward = sum(t.reward for t in trajectories) / max(1, len(trajectories))
-    typer.echo(f"{successes}/{len(trajectories)} succeeded, mean reward {mean_reward:.3f}; wrote {output}")
+    typer.echo(f"{successes}/{len(trajectories)} succeeded, mean reward {mean_reward:.3f}; wrote {output}\n"
+               f"engine and library logs: {log}")
 
 
 @app.command()
@@ -200,47 +241,52 @@ def search(
     tasks: int = typer.Option(20, help="How many tasks of the split to search (from the first)."),
     output: str = typer.Option("search-out", "--output", "-o", help="Directory for trees/ and trajectories.jsonl."),
     batch: int = typer.Option(0, help="Trees searched at once (0: all)."),
+    verbose: bool = typer.Option(False, "--verbose", help=VERBOSE_HELP),
 ) -> None:
     """Search tasks with MCTS and self-critique; write one tree per task and the trajectories.
 
     With search.value_source=reward (data collection) every simulated episode is
     written and the success rate is the share of tasks whose tree holds a success.
     With critic or oracle it acts after searching (policy + MCTS at inference) and
-    the success rate is that of the episodes acted out.
+    the success rate is that of the episodes acted out. The engine and library logs
+    go to OUTPUT/logs/engine.log (--verbose: to the console too).
 
     Example: `agentloop search examples/default.yaml search.simulations=8 --tasks 20 -o runs/s`
     """
-    from pathlib import Path
-
     from agentloop.agents.critic import build_critic
     from agentloop.jsonl import write_jsonl
     from agentloop.run.from_config import build_agent, build_env, build_llm, close_llm
+    from agentloop.run.logs import LOG_NAME
     from agentloop.search import save_trees, search_tasks, solve_tasks, trajectories
 
     run_config = _load_config(config, overrides)
-    env = build_env(run_config.env)
-    llm = build_llm(run_config.llm)
-    agent = build_agent(run_config.agent, llm, env)
-    critic = build_critic(run_config.critic, llm)
-    chosen = list(env.tasks(split))[:tasks]
-    factory = lambda: build_env(run_config.env)  # noqa: E731 (one env per tree)
     out = Path(output)
     setting = run_config.search.value_source
-    try:
-        if setting == "reward":
-            trees = search_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
-            records = [t for tree in trees for t in trajectories(tree)]
-            solved = sum(tree.solved() for tree in trees)  # as the loop counts
-        else:
-            results = solve_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
-            trees, records = [r.tree for r in results], [r.trajectory for r in results]
-            solved = sum(r.trajectory.success for r in results)
-    finally:
-        close_llm(llm)
+    with _quiet_console(out / "logs" / LOG_NAME, verbose) as display:
+        display.start(f"search · {setting}")
+        env = build_env(run_config.env)
+        llm = build_llm(run_config.llm)
+        agent = build_agent(run_config.agent, llm, env)
+        critic = build_critic(run_config.critic, llm)
+        chosen = list(env.tasks(split))[:tasks]
+        factory = lambda: build_env(run_config.env)  # noqa: E731 (one env per tree)
+        try:
+            if setting == "reward":
+                trees = search_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
+                records = [t for tree in trees for t in trajectories(tree)]
+                solved = sum(tree.solved() for tree in trees)  # as the loop counts
+            else:
+                results = solve_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
+                trees, records = [r.tree for r in results], [r.trajectory for r in results]
+                solved = sum(r.trajectory.success for r in results)
+        finally:
+            close_llm(llm)
+        display.finish(f"{solved}/{len(chosen)} tasks solved")
     save_trees(trees, out / "trees")
     write_jsonl(out / "trajectories.jsonl", records)
     typer.echo(f"{setting}: {solved}/{len(chosen)} tasks solved; wrote {out}/trees and "
-               f"{out}/trajectories.jsonl ({len(records)} trajectories)")
+               f"{out}/trajectories.jsonl ({len(records)} trajectories)\n"
+               f"engine and library logs: {out / 'logs' / LOG_NAME}")
 
 
 @app.command()
@@ -265,6 +311,7 @@ def build(
 
     from agentloop.agents.critic import build_critic
     from agentloop.jsonl import write_jsonl
+    from agentloop.environments.codec import codec_of
     from agentloop.run.from_config import build_agent, build_env, build_llm, close_llm, revision_prompt
     from agentloop.search import (
         PairConfig,
@@ -284,23 +331,24 @@ def build(
     llm = build_llm(run_config.llm) if "revisions" in kinds else None
     env = build_env(run_config.env)
     agent = build_agent(run_config.agent, llm, env)
+    imitable = run_config.build.imitable_with(codec_of(env))
     out = Path(output)
     if "pairs" in kinds:
         pairs = step_pairs(loaded, agent.prompt, PairConfig(threshold=threshold),
-                           imitable=run_config.build.imitable)
+                           imitable=imitable)
         typer.echo(f"{len(pairs)} pairs -> {write_jsonl(out / 'pairs.jsonl', pairs)}")
     if "revisions" in kinds:
         try:
             whole = revision_prompt(run_config.agent, run_config.search.max_depth, env)
             revisions = revision_trajectories(loaded, whole, build_critic(run_config.critic, llm),
                                               RevisionConfig(alpha=alpha, beta=beta),
-                                              imitable=run_config.build.imitable)
+                                              imitable=imitable)
         finally:
             close_llm(llm)
         typer.echo(f"{len(revisions)} revisions -> {write_jsonl(out / 'revisions.jsonl', revisions)}")
     if "best" in kinds:
         best = best_trajectories(loaded, agent.prompt, min_reward=min_reward,
-                                 imitable=run_config.build.imitable)
+                                 imitable=imitable)
         typer.echo(f"{len(best)} best trajectories -> {write_jsonl(out / 'best.jsonl', best)}")
 
 
@@ -330,25 +378,96 @@ def show_tree(
 @app.command()
 def train(
     data: str = typer.Argument(..., help="pairs.jsonl or revisions.jsonl of a run, or a TRL preference / messages JSONL file."),
-    overrides: list[str] = typer.Argument(None, help="Trainer settings such as lr=1e-5 epochs=2 beta=0.2 lora.r=16."),
+    overrides: list[str] = typer.Argument(None, help="Dotted run-config overrides, as `agentloop run` takes them: trainer.dpo.lr=1e-5 trainer.dpo.epochs=2 trainer.reference=recompute trainer.sft.lora.r=16."),
     output: str = typer.Option(..., "--output", "-o", help="Checkpoint directory to write; rerun the same command to resume."),
-    model: str = typer.Option("default", help='"default" (SmolLM2-135M-Instruct) or a local Hugging Face model directory.'),
-    method: str = typer.Option("dpo", help="dpo, ipo or simpo on preference pairs; sft on conversations."),
+    config: str = typer.Option(None, "--config", help="YAML run config whose trainer section (and llm.model) apply; omit for the defaults."),
+    model: str = typer.Option(None, help='Model to train: "default" (SmolLM2-135M-Instruct) or a local Hugging Face model directory; omit for llm.model.'),
+    method: str = typer.Option(None, help="dpo, ipo or simpo on preference pairs (omit: trainer.dpo.loss); sft on conversations."),
 ) -> None:
     """Train a model on an exported dataset (off-policy step-level DPO/IPO/SimPO, or
-    masked SFT) and write a Hugging Face checkpoint that every backend loads.
+    masked SFT) and write a Hugging Face checkpoint that every backend loads. Settings come
+    from the run config's `trainer` section (trainer.dpo, trainer.sft, trainer.reference).
 
-    Example: `agentloop train runs/x/round-1/pairs.jsonl -o ckpt lr=5e-6 epochs=2`
+    Example: `agentloop train runs/x/round-1/pairs.jsonl -o ckpt trainer.dpo.lr=5e-6 trainer.dpo.epochs=2`
     """
     from pydantic import ValidationError
 
     from agentloop.trainers.files import train_from_file
 
+    run_config = _load_config(config, overrides)
     try:
-        result = train_from_file(data, output, model=model, method=method, overrides=overrides or [])
+        result = train_from_file(data, output, run_config, method=method, model=model)
     except (ValueError, ValidationError) as error:
         raise typer.BadParameter(str(error)) from error
     typer.echo(f"{result.steps} steps, final loss {result.final_loss:.4f}; wrote {output}")
+
+
+@app.command()
+def selfplay(
+    config: str = typer.Argument(None, help="YAML run config with env.kind=negotiation."),
+    overrides: list[str] = typer.Argument(None, help="Dotted overrides such as selfplay.games=20 selfplay.seller_model=runs/x/round-1/checkpoint."),
+    output: str = typer.Option("selfplay-out", "--output", "-o", help="Directory for games.jsonl and summary.json."),
+) -> None:
+    """Play buyer against seller on the test tasks, both agents from the config; write both
+    roles' trajectories and print the deal rate, mean price and rewards with 95% intervals.
+
+    Example: `agentloop selfplay examples/negotiation.yaml selfplay.games=100 -o runs/sp`
+    """
+    from pathlib import Path
+
+    from agentloop.config import ConfigError
+    from agentloop.run.bargaining import selfplay_from_config
+
+    run_config = _load_config(config, overrides)
+    try:
+        summary = selfplay_from_config(run_config, Path(output))
+    except ConfigError as error:
+        raise typer.BadParameter(str(error)) from error
+    low, high = summary.deal_rate_ci95
+    typer.echo(f"{summary.games} games: deal rate {summary.deal_rate:.2f} (95% CI {low:.2f}-{high:.2f})")
+    if summary.mean_price is not None:
+        low, high = summary.mean_price_ci95
+        typer.echo(f"mean deal price {summary.mean_price:.2f} (95% CI {low:.2f}-{high:.2f})")
+    for role, value in summary.mean_reward.items():
+        low, high = summary.mean_reward_ci95[role]
+        typer.echo(f"{role}: mean reward {value:.3f} (95% CI {low:.3f}-{high:.3f}), "
+                   f"invalid moves {summary.invalid_rate[role]:.1%}")
+    typer.echo(f"wrote {output}/games.jsonl and {output}/summary.json")
+
+
+@app.command("icl-aif")
+def icl_aif(
+    config: str = typer.Argument(None, help="YAML run config with env.kind=negotiation."),
+    overrides: list[str] = typer.Argument(None, help="Dotted overrides such as selfplay.games=100 selfplay.replays=5."),
+    modes: str = typer.Option("none,constant,ai", help="Feedback modes, comma-separated: none, constant, ai."),
+    output: str = typer.Option("icl-aif-out", "--output", "-o", help="Directory for icl-aif.sqlite and icl-aif.json; rerun to resume."),
+) -> None:
+    """In-context learning from AI feedback (Fu et al. 2023): the seller replays each game
+    with a critic's feedback; prints mean deal price and deal rate per game index and mode.
+
+    Example: `agentloop icl-aif examples/negotiation.yaml selfplay.games=100 -o runs/aif`
+    """
+    from pathlib import Path
+
+    from agentloop.config import ConfigError
+    from agentloop.run.bargaining import icl_aif_from_config
+
+    run_config = _load_config(config, overrides)
+    try:
+        table = icl_aif_from_config(run_config, Path(output), [m.strip() for m in modes.split(",") if m.strip()])
+    except (ConfigError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    typer.echo("| mode | game | played | deal rate (95% CI) | mean price |\n|---|---|---|---|---|")
+    for mode, rows in table.items():
+        for row in rows:
+            if not row["played"]:
+                continue
+            low, high = row["deal_rate_ci95"]
+            price = "" if row["mean_price"] is None else f"{row['mean_price']:.2f}"
+            typer.echo(f"| {mode} | {row['game']} | {row['played']} | {row['deal_rate']:.2f} "
+                       f"({low:.2f}-{high:.2f}) | {price} |")
+    typer.echo(f"wrote {output}/icl-aif.json")
+
 
 if __name__ == "__main__":
     app()

@@ -13,14 +13,17 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentloop.agents.critic import CriticConfig
 from agentloop.agents.parsing import well_formed
+from agentloop.environments.codec import ActionCodec
+from agentloop.environments.negotiation.env import NegotiationConfig
 from agentloop.environments.webshop import WebShopConfig
 from agentloop.search.config import SearchConfig
 from agentloop.search.pairs import PairConfig
@@ -48,7 +51,29 @@ class MazeConfig(Section):
     """Seed of the task generator."""
 
 
-EnvConfig = Annotated[Union[WebShopConfig, MazeConfig], Field(discriminator="kind")]
+class ImportEnvConfig(Section):
+    """Any environment, named by its import path: `target(**kwargs)` is built
+    (`agentloop.environments.factory.make_env`). The target is imported when the config
+    is loaded, so a wrong path fails before any model starts."""
+
+    kind: Literal["import"] = "import"
+    target: str
+    """"package.module:Object": a class or function returning an Environment (the module
+    must be importable: installed, or on PYTHONPATH)."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments of the call."""
+
+    @field_validator("target")
+    @classmethod
+    def _importable(cls, target: str) -> str:
+        from agentloop.environments.factory import resolve_target
+
+        resolve_target(target)  # raises EnvTargetError (a ValueError) naming the target
+        return target
+
+
+EnvConfig = Annotated[Union[WebShopConfig, MazeConfig, NegotiationConfig, ImportEnvConfig],
+                     Field(discriminator="kind")]
 
 
 class TransformersLLMConfig(Section):
@@ -97,8 +122,18 @@ LLMConfig = Annotated[Union[TransformersLLMConfig, VLLMConfig, OpenAILLMConfig],
 
 
 class AgentConfig(Section):
-    """The ReAct agent and how it samples."""
+    """The agent and how it samples: agentloop's ReAct agent, or a user's LangGraph graph
+    (`agentloop.agents.graph_agent`)."""
 
+    kind: Literal["react", "graph"] = "react"
+    """react: the built-in ReAct agent; graph: the LangGraph graph `target` builds, every
+    model call of it a step (set `build.well_formed_only: false` unless all its calls
+    answer in the ReAct format)."""
+    target: str | None = None
+    """kind graph: "package.module:build_graph", called as `build_graph(chat_model, env,
+    **kwargs)`; it returns the graph (compiled or not)."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """kind graph: more keyword arguments of the builder."""
     max_history: int = Field(6, ge=0)
     """Past turns kept in the prompt."""
     temperature: float = Field(1.0, ge=0)
@@ -110,6 +145,18 @@ class AgentConfig(Section):
     max_steps: int = Field(10, gt=0)
     """Agent turns per episode before it is cut off."""
 
+    @model_validator(mode="after")
+    def _graph_target(self) -> AgentConfig:
+        if self.kind == "graph":
+            if not self.target:
+                raise ValueError("agent.kind 'graph' needs agent.target ('package.module:build_graph')")
+            from agentloop.agents.graph_agent import load_builder
+
+            load_builder(self.target)  # a wrong path fails before any model starts
+        elif self.target or self.kwargs:
+            raise ValueError("agent.target and agent.kwargs are for agent.kind 'graph'")
+        return self
+
 
 class BuildConfig(Section):
     """How finished trees become training data."""
@@ -119,14 +166,18 @@ class BuildConfig(Section):
     revisions: RevisionConfig = Field(default_factory=RevisionConfig)
     """Agent-R revision trajectories."""
     best_min_reward: float = 1.0
-    """A tree's best path becomes an SFT example when its return reaches this (rejection sampling)."""
+    """A tree's best path becomes an SFT example when its return reaches this fraction of the
+    env's reward range (1.0: the top; rejection sampling)."""
     well_formed_only: bool = True
     """Imitate (train, or choose in a pair) only completions in the ReAct format, a `Thought:`
     line then an `Action:` line; false for agents that write another format."""
 
-    def imitable(self, completion: str) -> bool:
-        """Whether a completion may be trained on or chosen, per `well_formed_only`."""
-        return well_formed(completion) if self.well_formed_only else True
+    def imitable_with(self, codec: ActionCodec) -> Callable[[str], bool]:
+        """Whether a completion may be trained on or chosen, per `well_formed_only`, its
+        action read with the env's `codec`."""
+        if not self.well_formed_only:
+            return lambda completion: True
+        return lambda completion: well_formed(completion, codec)
 
 
 class TrainerConfig(Section):
@@ -136,12 +187,15 @@ class TrainerConfig(Section):
     """Step-level DPO (used when loop.data has "pairs")."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
     """Masked SFT (used when loop.data has "revisions" or "best")."""
-    reference: Literal["recorded", "recompute"] = "recompute"
-    """DPO's reference log-probs: those recorded at generation, or recomputed once with the
-    model DPO starts from, before training. The ReAct agent's trained turn is not exactly the
-    generated token sequence (it starts with the forced "Thought:" prefix, drops the stop string
-    and ends with the end-of-turn token), so the recorded sums are exported but, by default,
-    not used as the reference."""
+    reference: Literal["recorded", "recompute"] = "recorded"
+    """DPO's reference log-probs. "recorded": those of the policy that generated the pairs,
+    which the agent records for exactly the tokens the trainer scores (the forced "Thought:"
+    prefix, the completion without its stop string, the end-of-turn token), as Agent Q's
+    off-policy DPO has it: no reference forward before training (pairs without recorded ones,
+    e.g. from a TRL file, are scored by the model DPO starts from). "recompute": every pair is
+    scored once, before training, by the model DPO starts from (in the loop, after the round's
+    SFT stage), e.g. for pairs whose recorded numbers came from another model. Followed by
+    the loop, `agentloop train` and `examples/one_round.py`."""
 
 
 class LoopConfig(Section):
@@ -171,6 +225,54 @@ class LoopConfig(Section):
     """Seed of sampling and training."""
 
 
+class ScaleConfig(Section):
+    """Collection and evaluation spread over Ray (`agentloop.run.distributed`): engine actors
+    serve the model, search workers play their shard of the tasks against them. The run
+    directory must be on storage every node sees (workers write trees there, engines read
+    the round's checkpoint from there)."""
+
+    engines: int = Field(1, gt=0, le=1024)
+    """Engine actors, each holding one LLM backend (one vLLM engine) behind a batcher."""
+    gpus_per_engine: float = Field(0.0, ge=0.0, le=64.0)
+    """GPUs reserved per engine actor (0 on CPU); with tensor parallelism set it to
+    `tensor_parallel_size`."""
+    tensor_parallel_size: int = Field(1, gt=0, le=64)
+    """GPUs one engine shards its model over (vLLM tensor parallelism); above 1 the engine's
+    GPUs are reserved as a placement group of one-GPU bundles on one node."""
+    workers: int = Field(2, gt=0, le=4096)
+    """Search / evaluation workers; tasks are sharded over them, worker i calls engine
+    i mod `engines`."""
+    address: str = "local"
+    """Ray cluster: "local" starts one in this process, "auto" joins the cluster `ray start
+    --head` made on this node, or a "host:port" / "ray://host:port" address."""
+    num_cpus: int | None = Field(None, gt=0)
+    """CPUs a "local" cluster may use (None: all)."""
+
+    @model_validator(mode="after")
+    def _tensor_parallel_gpus(self) -> ScaleConfig:
+        if self.tensor_parallel_size > 1 and self.gpus_per_engine < self.tensor_parallel_size:
+            raise ValueError("scale.gpus_per_engine must cover scale.tensor_parallel_size")
+        return self
+
+
+class SelfPlayConfig(Section):
+    """Games between two agents (`agentloop selfplay`, `agentloop icl-aif`) in a two-player env."""
+
+    seller_model: str | None = None
+    """The seller's model ("default", a checkpoint directory); None: `llm.model`."""
+    buyer_model: str | None = None
+    """The buyer's model; None: `llm.model`."""
+    games: int = Field(100, gt=0)
+    """Games played (`selfplay`) or experiments per feedback mode (`icl-aif`), from the first
+    test tasks."""
+    max_turns: int = Field(20, gt=0)
+    """Moves per game, both roles together, before it is cut off."""
+    greedy: bool = True
+    """Greedy decoding for both players (else `agent.temperature`)."""
+    replays: int = Field(5, gt=0)
+    """ICL-AIF: games per experiment (the first plus replays with feedback)."""
+
+
 class RunConfig(Section):
     """Everything a run needs; written resolved to `runs/NAME/config.yaml`."""
 
@@ -182,6 +284,9 @@ class RunConfig(Section):
     build: BuildConfig = Field(default_factory=BuildConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    selfplay: SelfPlayConfig = Field(default_factory=SelfPlayConfig)
+    scale: ScaleConfig | None = None
+    """Spread collection and evaluation over a Ray cluster; None runs in one process."""
 
 
 class ConfigError(ValueError):

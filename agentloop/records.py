@@ -55,9 +55,9 @@ class Step(Record):
     action: str
     """The parsed action sent to the environment (may be invalid; see `invalid`)."""
     token_ids: tuple[int, ...] = ()
-    """Token ids of `completion` as generated."""
+    """Token ids of `completion` plus the end-of-turn token, as the trainer tokenises them."""
     logprobs: tuple[float, ...] = ()
-    """Log-probability of each generated token under the generating policy."""
+    """Log-probability of each of `token_ids` under the generating policy."""
     reward: float = 0.0
     invalid: bool = False
     """True when the action could not be parsed or the environment rejected it."""
@@ -75,6 +75,8 @@ class Trajectory(Record):
 
     task_id: str
     instruction: str = ""
+    role: str = ""
+    """The role played, in a multi-agent environment (empty for single-agent)."""
     steps: tuple[Step, ...] = ()
     reward: float = 0.0
     """Final reward of the episode (the environment's terminal reward)."""
@@ -96,8 +98,12 @@ class PreferencePair(Record):
     `prompt`, `chosen` and `rejected` follow TRL's conversational preference
     format, so `datasets.load_dataset("json", ...)` feeds it to TRL's
     `DPOTrainer` unchanged. `chosen_logprob`/`rejected_logprob` are the summed
-    log-probabilities of each completion under the policy that generated them:
-    the off-policy DPO reference.
+    log-probabilities, under the policy that generated them, of exactly the tokens
+    agentloop's trainer scores for each side (its content and the end-of-turn
+    token): the off-policy DPO reference (`trainer.reference: recorded`). They are
+    not TRL's `ref_chosen_logps`, which also cover the "\n" the chat template puts
+    after the end-of-turn token, so they are not exported under that name and TRL
+    computes its own reference.
     """
 
     prompt: tuple[Message, ...]

@@ -15,13 +15,17 @@ from agentloop.agents.protocol import Agent
 from agentloop.agents.react import DEFAULT_SYSTEM_PROMPT, ReActAgent
 from agentloop.config import (
     AgentConfig,
+    ConfigError,
     EnvConfig,
+    ImportEnvConfig,
     LLMConfig,
     MazeConfig,
+    NegotiationConfig,
     OpenAILLMConfig,
     TransformersLLMConfig,
     VLLMConfig,
 )
+from agentloop.environments.codec import codec_of
 from agentloop.environments.protocol import Environment
 from agentloop.llm.model_path import resolve_model
 from agentloop.llm.protocol import LLM, Sampling
@@ -29,7 +33,21 @@ from agentloop.search.conversation import PromptFn
 
 
 def build_env(config: EnvConfig) -> Environment:
-    """The environment a config section names."""
+    """The environment a config section names (`kind: import`: any class or function by
+    import path; a ConfigError names the target when it gives no Environment)."""
+    if isinstance(config, ImportEnvConfig):
+        from agentloop.environments.factory import EnvTargetError, make_env
+
+        try:
+            return make_env(config.target, **config.kwargs)
+        except EnvTargetError as error:
+            raise ConfigError(f"env: {error}") from None
+    if isinstance(config, NegotiationConfig):
+        from agentloop.environments.negotiation import NegotiationEnv, ScriptedBargainer
+
+        return NegotiationEnv(role=config.role, opponent=ScriptedBargainer(config.concession),
+                              num_tasks=config.num_tasks, max_exchanges=config.max_exchanges,
+                              seed=config.seed)
     if isinstance(config, MazeConfig):
         from agentloop.environments.maze import MazeEnv
 
@@ -70,12 +88,11 @@ def agent_sampling(config: AgentConfig, greedy: bool = False) -> Sampling:
 
 
 def build_agent(config: AgentConfig, llm: LLM, env: Environment) -> Agent:
-    """A ReAct agent for `env` (its `system_prompt`, `demonstration` and `action_verbs`
+    """A ReAct agent for `env` (its `system_prompt`, `demonstration` and action codec
     when it has them) on `llm`."""
     return ReActAgent(llm, system_prompt=getattr(env, "system_prompt", DEFAULT_SYSTEM_PROMPT),
-                      demonstration=getattr(env, "demonstration", ()),
-                      verbs=getattr(env, "action_verbs", ()), max_history=config.max_history,
-                      sampling=agent_sampling(config))
+                      demonstration=getattr(env, "demonstration", ()), codec=codec_of(env),
+                      max_history=config.max_history, sampling=agent_sampling(config))
 
 
 def revision_prompt(config: AgentConfig, max_depth: int, env: Environment) -> PromptFn:

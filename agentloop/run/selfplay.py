@@ -160,7 +160,7 @@ def game_trajectories(game: Game, agents: Mapping[str, Agent],
             last = AgentState(game.states[role].instruction, steps[-1].observation, before, role)
             messages = (*agents[role].prompt(last), Message(role="assistant", content=steps[-1].completion))
         records.append(Trajectory(
-            task_id=game.task.id, instruction=game.states[role].instruction, steps=tuple(steps),
+            task_id=game.task.id, instruction=game.states[role].instruction, role=role, steps=tuple(steps),
             reward=float(rewards.get(role, 0.0)), success=bool(game.info.get("deal")),
             terminated=game.over and not game.truncated, truncated=game.truncated,
             provenance=provenance, messages=messages))

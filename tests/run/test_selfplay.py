@@ -48,9 +48,8 @@ def test_games_end_in_deals_with_both_roles_trajectories_and_a_summary(tmp_path)
     records = read_jsonl(out, Trajectory)
     assert len(records) == 8
     for record in records:
-        roles = {s.role for s in record.steps}
-        assert len(roles) == 1 and len(record.steps) == 2
-        assert record.reward == pytest.approx(0.6 if roles == {"seller"} else 0.4)
+        assert {s.role for s in record.steps} == {record.role} and len(record.steps) == 2
+        assert record.reward == pytest.approx(0.6 if record.role == "seller" else 0.4)
     # The buyer read the seller's lines only as observations, never as its own turns.
     assert any("I can do $18." in prompt[1].content for prompt in buyer.prompts)
     assert all("You are selling" not in prompt[0].content for prompt in buyer.prompts)
