@@ -33,6 +33,7 @@ from agentloop.environments.episode_log import (
     compare,
     concrete,
     play,
+    record,
     replay,
     require,
 )
@@ -41,11 +42,11 @@ from agentloop.environments.protocol import Environment, Task, try_snapshot
 Factory = Callable[[], Environment]
 
 
-def random_actions(env: Environment, task: Task, rng, max_steps: int) -> list[str]:
-    """Random listed actions for `task`, played to the end or `max_steps`; every listed
-    action must parse with the env's codec."""
+def random_actions(env: Environment, task: Task, rng, max_steps: int) -> tuple[list[str], list[Record]]:
+    """Random listed actions for `task`, played to the end or `max_steps`, and the log of
+    that first play; every listed action must parse with the env's codec."""
     codec = codec_of(env)
-    env.reset(task)
+    log = [Record("reset", env.reset(task))]
     actions: list[str] = []
     for step in range(max_steps):
         listed = env.available_actions()
@@ -57,10 +58,10 @@ def random_actions(env: Environment, task: Task, rng, max_steps: int) -> list[st
                     f"task {task.id}, step {step}: field 'available_actions[{index}]': {action!r} "
                     f"does not parse with the env's codec ({codec.syntax})")
         actions.append(concrete(rng.choice(listed)))
-        result = checked_step(env, actions[-1])
-        if result.terminated or result.truncated:
+        log.append(record(actions[-1], checked_step(env, actions[-1])))
+        if log[-1].terminated or log[-1].truncated:
             break
-    return actions
+    return actions, log
 
 
 def solution(env: Environment, task: Task) -> list[str] | None:
@@ -69,12 +70,16 @@ def solution(env: Environment, task: Task) -> list[str] | None:
     return list(solve(task)) if callable(solve) else None
 
 
-def check_episodes(env: Environment, task: Task, other: Task, episodes: Sequence[list[str]],
+def check_episodes(env: Environment, task: Task, other: Task,
+                   episodes: Sequence[tuple[list[str], list[Record] | None]],
                    factory: Factory | None = None) -> None:
-    """Every check of the module docstring for each action list in `episodes`."""
-    for actions in episodes:
+    """Every check of the module docstring for each (actions, log of their first play
+    or None) in `episodes`."""
+    for actions, first in episodes:
         expected = play(env, task, actions)
         actions = [r.action for r in expected[1:]]  # those played before the episode ended
+        if first is not None:
+            compare(first, expected, task, "replaying the same actions")
         play(env, other, actions[:3])  # another episode in between
         compare(expected, play(env, task, actions), task, "replaying the same actions")
         if try_snapshot(env) is None:
