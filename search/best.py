@@ -23,6 +23,7 @@ from agentloop.search.tree import Tree
 
 from agentloop.agents.parsing import well_formed
 from agentloop.agents.protocol import Turn
+from agentloop.environments.protocol import in_range
 from agentloop.records import Provenance, RevisionTrajectory, Step, Trajectory
 
 
@@ -67,7 +68,8 @@ def best_leaf(tree: Tree) -> str | None:
 def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float = 1.0,
                       run: str = "", round: int = 0,
                       imitable: Imitable = well_formed) -> list[RevisionTrajectory]:
-    """Per tree, its best leaf path if its return reaches `min_reward`, as
+    """Per tree, its best leaf path if its return reaches `min_reward` (a fraction of the
+    env's reward range: 1.0 is its top), as
     `trainable.trainable_path` gives it: invalid detours cut out, every valid `imitable`
     turn trained (by default those in the ReAct format, `parsing.well_formed`).
 
@@ -76,7 +78,7 @@ def best_trajectories(trees: Sequence[Tree], prompt: PromptFn, min_reward: float
     out = []
     for tree in trees:
         leaf = best_leaf(tree)
-        if leaf is None or tree.node(leaf)["ret"] < min_reward:
+        if leaf is None or tree.node(leaf)["ret"] < in_range(min_reward, tree.reward_range):
             continue
         path = trainable_path(tree, leaf, imitable)
         for messages, flags, end in conversations(prompt, tree.instruction, path.turns, path.train,

@@ -32,13 +32,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from agentloop.environments.protocol import Environment, Task
+from agentloop.environments.protocol import Environment, Task, reward_range, succeeded
 from agentloop.search.config import SearchConfig
 from agentloop.search.cursor import Cursor
 from agentloop.search.tree import Tree
 
 from agentloop.agents.critic import Critic
-from agentloop.agents.protocol import Agent, Proposal
+from agentloop.agents.protocol import Agent, Proposal, invalid_turn
 
 
 class MCTS:
@@ -67,7 +67,7 @@ class MCTS:
         role = env.current_role() if hasattr(env, "current_role") else ""
         config = self.config
         tree = Tree.new(task.id, task.instruction, observation, role=role,
-                        env=getattr(env, "name", ""), alpha=config.alpha,
+                        env=getattr(env, "name", ""), reward_range=list(reward_range(env)), alpha=config.alpha,
                         value_source=config.value_source, config=config.model_dump(mode="json"))
         return Cursor(env, task, tree)
 
@@ -222,9 +222,10 @@ class MCTS:
             node, observation=result.observation, action=proposal.action,
             completion=proposal.completion, token_ids=proposal.token_ids,
             logprobs=proposal.logprobs, reward=result.reward, terminated=result.terminated,
-            truncated=result.truncated, invalid=bool(result.info.get("invalid")),
+            truncated=result.truncated, invalid=invalid_turn(proposal, result.info),
             parse_error=proposal.parse_error, done=depth >= self.config.max_depth,
-            success=bool(result.info.get("success", result.terminated and result.reward >= 1.0)),
+            success=succeeded(result.info, tree.node(node)["ret"] + result.reward, result.terminated,
+                              tree.reward_range),
             rollout=rollout, role=env.current_role() if hasattr(env, "current_role") else "")
         cursor.remember(child)
         return child

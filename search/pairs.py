@@ -40,7 +40,8 @@ class PairConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     threshold: float = Field(0.1, ge=0.0)
-    """Smallest |Q(chosen) - Q(rejected)| that makes a pair (mixed Q)."""
+    """Smallest |Q(chosen) - Q(rejected)| that makes a pair (mixed Q), as a fraction of the
+    env's reward range (`Tree.reward_range`)."""
     min_visits: int = Field(1, ge=0)
     """Children visited fewer times are left out (0 keeps critic-only children)."""
 
@@ -55,9 +56,10 @@ def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
         return []
     messages = tuple(prompt(tree.state(node)))
     pairs = []
+    low, high = tree.reward_range
     for a, b in combinations(children, 2):
         qa, qb = tree.node(a)["q"], tree.node(b)["q"]
-        if abs(qa - qb) <= config.threshold:
+        if abs(qa - qb) <= config.threshold * (high - low):
             continue
         chosen, rejected = (a, b) if qa > qb else (b, a)
         if not trainable(tree, chosen, imitable):

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentloop.agents.critic import Critic
 from agentloop.agents.parsing import well_formed
 from agentloop.agents.protocol import Turn
+from agentloop.environments.protocol import in_range
 from agentloop.records import Provenance, RevisionTrajectory
 
 REVISION_THOUGHT = ("Thought: I realize my previous action was wrong. I should go back and "
@@ -57,7 +58,8 @@ class RevisionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     alpha: float = 0.5
-    """A good leaf's return must reach alpha (Agent-R: 0.5, 0.7, 1.0 in iterations 1-3)."""
+    """A good leaf's return must reach alpha (Agent-R: 0.5, 0.7, 1.0 in iterations 1-3); alpha
+    and beta are fractions of the env's reward range (`Tree.reward_range`)."""
     beta: float = Field(0.2, ge=0.0)
     """A bad leaf's return is at least beta below its good partner's (Agent-R: 0.2)."""
     bad_probability: float = Field(0.5, ge=0.0, le=1.0)
@@ -83,11 +85,13 @@ class Splice:
 def splices(tree: Tree, config: RevisionConfig) -> list[Splice]:
     """The (bad, good, shared parent) triples of one tree, by the alpha/beta rules."""
     leaves = list(tree.leaves())
-    good = [n for n in leaves if tree.node(n)["ret"] >= config.alpha]
+    span = tree.reward_range  # alpha and beta are fractions of the env's reward range
+    good = [n for n in leaves if tree.node(n)["ret"] >= in_range(config.alpha, span)]
+    beta = config.beta * (span[1] - span[0])
     out = []
     for bad in leaves:
         partners = [g for g in good
-                    if g != bad and tree.node(bad)["ret"] <= tree.node(g)["ret"] - config.beta]
+                    if g != bad and tree.node(bad)["ret"] <= tree.node(g)["ret"] - beta]
         if not partners:
             continue
         bad_path = tree.path(bad)

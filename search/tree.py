@@ -62,6 +62,12 @@ class Tree:
         return ROOT
 
     @property
+    def reward_range(self) -> tuple[float, float]:
+        """The searched env's (lowest, highest) episode return; (0, 1) for older trees."""
+        low, high = self.graph.graph.get("reward_range", (0.0, 1.0))
+        return float(low), float(high)
+
+    @property
     def task_id(self) -> str:
         return self.graph.graph["task_id"]
 
