@@ -3,7 +3,10 @@
 All live episodes share one environment object: each episode's state is a
 snapshot, restored before its step and taken again after it (snapshot/restore
 is part of the Environment contract and costs microseconds), so a 100k-product
-shop is held once, not once per episode. Each wave asks the agent for one
+shop is held once, not once per episode. An environment without snapshots is
+replayed instead (reset and the episode's actions before each step). An
+episode's reward is the sum of its step rewards, and a turn is invalid by
+`invalid_turn`, as in search. Each wave asks the agent for one
 action for every live episode in a single `propose` call, steps them, and
 writes each finished trajectory to JSONL at once; re-running with the same
 output file skips the tasks already there, so an interrupted run keeps what it
@@ -24,8 +27,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from agentloop.agents.protocol import Agent, AgentState
-from agentloop.environments.protocol import Environment, Task
+from agentloop.agents.protocol import Agent, AgentState, Proposal, invalid_turn
+from agentloop.environments.protocol import Environment, Task, reward_range, succeeded, try_snapshot
 from agentloop.jsonl import JsonlWriter, read_jsonl
 from agentloop.llm.protocol import Sampling
 from agentloop.records import Message, Provenance, Step, Trajectory
@@ -35,8 +38,10 @@ from agentloop.records import Message, Provenance, Step, Trajectory
 class _Episode:
     task: Task
     state: AgentState
+    """The env's snapshot after the last step; None: the env has none (replay)."""
     env_state: Any
     steps: list[Step] = field(default_factory=list)
+    success: bool = False
     reward: float = 0.0
     terminated: bool = False
     truncated: bool = False
@@ -48,7 +53,7 @@ def _finish(episode: _Episode, agent: Agent, provenance: Provenance) -> Trajecto
         *agent.prompt(_state_before_last(episode.state)), Message(role="assistant", content=last.completion)]
     return Trajectory(
         task_id=episode.task.id, instruction=episode.task.instruction, steps=tuple(episode.steps),
-        reward=episode.reward, success=episode.reward >= 1.0, terminated=episode.terminated,
+        reward=episode.reward, success=episode.success, terminated=episode.terminated,
         truncated=episode.truncated, provenance=provenance.model_copy(update={"task_id": episode.task.id}),
         messages=tuple(messages),
     )
@@ -89,6 +94,7 @@ def run_episodes(
         done = {t.task_id: t for t in read_jsonl(output, Trajectory)}
     pending = [t for t in tasks if t.id not in done]
     writer = JsonlWriter(output) if output is not None else None
+    span = reward_range(env)
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="episodes",
                unit="ep", disable=not progress)
     live: list[_Episode] = []
@@ -97,11 +103,11 @@ def run_episodes(
             while pending and len(live) < concurrency:
                 task = pending.pop(0)
                 observation = env.reset(task)
-                live.append(_Episode(task, AgentState(task.instruction, observation), env.snapshot()))
+                live.append(_Episode(task, AgentState(task.instruction, observation), try_snapshot(env)))
             proposals = agent.propose([e.state for e in live], k=1, sampling=sampling)
             still = []
             for episode, (proposal,) in zip(live, proposals):
-                _advance(env, episode, proposal, max_steps)
+                _advance(env, episode, proposal, max_steps, span)
                 if episode.terminated or episode.truncated:
                     trajectory = _finish(episode, agent, provenance)
                     done[episode.task.id] = trajectory
@@ -118,17 +124,29 @@ def run_episodes(
     return [done[t.id] for t in tasks if t.id in done]
 
 
-def _advance(env: Environment, episode: _Episode, proposal, max_steps: int) -> None:
-    env.restore(episode.env_state)
+def _resume(env: Environment, episode: _Episode) -> None:
+    """Put the shared env back into `episode`'s state: restore, or replay without snapshots."""
+    if episode.env_state is not None:
+        env.restore(episode.env_state)
+        return
+    env.reset(episode.task)
+    for step in episode.steps:
+        env.step(step.action)
+
+
+def _advance(env: Environment, episode: _Episode, proposal: Proposal, max_steps: int,
+             span: tuple[float, float]) -> None:
+    _resume(env, episode)
     result = env.step(proposal.action)
-    episode.env_state = env.snapshot()
-    invalid = bool(result.info.get("invalid")) or proposal.parse_error is not None
+    episode.env_state = try_snapshot(env)
+    invalid = invalid_turn(proposal, result.info)
     episode.steps.append(Step(
         observation=episode.state.observation, completion=proposal.completion, action=proposal.action,
         token_ids=proposal.token_ids, logprobs=proposal.logprobs, reward=result.reward, invalid=invalid,
         role=episode.state.role,
     ))
     episode.state = episode.state.then(proposal.completion, result.observation)
-    episode.reward = result.reward
+    episode.reward += result.reward
+    episode.success = succeeded(result.info, episode.reward, result.terminated, span)
     episode.terminated = result.terminated
     episode.truncated = result.truncated or (not result.terminated and len(episode.steps) >= max_steps)

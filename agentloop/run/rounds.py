@@ -22,6 +22,7 @@ from pathlib import Path
 from agentloop.agents.critic import build_critic
 from agentloop.atomic import write_atomic
 from agentloop.config import ConfigError, RunConfig
+from agentloop.environments.codec import codec_of
 from agentloop.environments.protocol import Environment, Task
 from agentloop.jsonl import read_jsonl, write_jsonl
 from agentloop.llm.model_path import resolve_model
@@ -167,7 +168,7 @@ def build_phase(session: Session, round: int) -> None:
     llm = session.llm(run.model_of(round - 1)) if "revisions" in config.loop.data else None
     agent = build_agent(config.agent, llm, session.env)
     name, out = config.loop.name, run.round_dir(round)
-    imitable = config.build.imitable
+    imitable = config.build.imitable_with(codec_of(session.env))
     pairs = step_pairs(trees, agent.prompt, config.build.pairs, name, round, imitable) \
         if "pairs" in config.loop.data else []
     # An Agent-R revision shows the bad steps it revises, whatever agent.max_history.
