@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator, model_validator
 
 from agentloop.agents.critic import CriticConfig
 from agentloop.agents.parsing import well_formed
@@ -273,6 +273,54 @@ class SelfPlayConfig(Section):
     """ICL-AIF: games per experiment (the first plus replays with feedback)."""
 
 
+class ScaleConfig(Section):
+    """Collection and evaluation spread over Ray (`agentloop.run.distributed`): engine actors
+    serve the model, search workers play their shard of the tasks against them. The run
+    directory must be on storage every node sees (workers write trees there, engines read
+    the round's checkpoint from there)."""
+
+    engines: int = Field(1, gt=0, le=1024)
+    """Engine actors, each holding one LLM backend (one vLLM engine) behind a batcher."""
+    gpus_per_engine: float = Field(0.0, ge=0.0, le=64.0)
+    """GPUs reserved per engine actor (0 on CPU); with tensor parallelism set it to
+    `tensor_parallel_size`."""
+    tensor_parallel_size: int = Field(1, gt=0, le=64)
+    """GPUs one engine shards its model over (vLLM tensor parallelism); above 1 the engine's
+    GPUs are reserved as a placement group of one-GPU bundles on one node."""
+    workers: int = Field(2, gt=0, le=4096)
+    """Search / evaluation workers; tasks are sharded over them, worker i calls engine
+    i mod `engines`."""
+    address: str = "local"
+    """Ray cluster: "local" starts one in this process, "auto" joins the cluster `ray start
+    --head` made on this node, or a "host:port" / "ray://host:port" address."""
+    num_cpus: int | None = Field(None, gt=0)
+    """CPUs a "local" cluster may use (None: all)."""
+
+    @model_validator(mode="after")
+    def _tensor_parallel_gpus(self) -> ScaleConfig:
+        if self.tensor_parallel_size > 1 and self.gpus_per_engine < self.tensor_parallel_size:
+            raise ValueError("scale.gpus_per_engine must cover scale.tensor_parallel_size")
+        return self
+
+
+class SelfPlayConfig(Section):
+    """Games between two agents (`agentloop selfplay`, `agentloop icl-aif`) in a two-player env."""
+
+    seller_model: str | None = None
+    """The seller's model ("default", a checkpoint directory); None: `llm.model`."""
+    buyer_model: str | None = None
+    """The buyer's model; None: `llm.model`."""
+    games: int = Field(100, gt=0)
+    """Games played (`selfplay`) or experiments per feedback mode (`icl-aif`), from the first
+    test tasks."""
+    max_turns: int = Field(20, gt=0)
+    """Moves per game, both roles together, before it is cut off."""
+    greedy: bool = True
+    """Greedy decoding for both players (else `agent.temperature`)."""
+    replays: int = Field(5, gt=0)
+    """ICL-AIF: games per experiment (the first plus replays with feedback)."""
+
+
 class RunConfig(Section):
     """Everything a run needs; written resolved to `runs/NAME/config.yaml`."""
 
@@ -284,6 +332,8 @@ class RunConfig(Section):
     build: BuildConfig = Field(default_factory=BuildConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    scale: ScaleConfig | None = None
+    """Spread collection and evaluation over a Ray cluster; None runs in one process."""
     selfplay: SelfPlayConfig = Field(default_factory=SelfPlayConfig)
     scale: ScaleConfig | None = None
     """Spread collection and evaluation over a Ray cluster; None runs in one process."""

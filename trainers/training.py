@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 from agentloop.trainers.checkpoint import load_state, save_model_dir, save_state
 from agentloop.trainers.config import TrainConfig
+from agentloop.trainers.parallel import DataParallel
 from torch import Tensor
 
 from agentloop.atomic import write_json_atomic
@@ -78,7 +80,8 @@ def load_model(model_path: str | Path, config: TrainConfig) -> tuple[Any, Any]:
         model = get_peft_model(model, LoraConfig(
             r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
             target_modules=lora.target_modules, task_type="CAUSAL_LM"))
-    return model.to(torch.device(pick_device(config.device))), tokenizer
+    device = DataParallel.from_environment(config.device).device(torch.device(pick_device(config.device)))
+    return model.to(device), tokenizer
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int) -> Any:
@@ -126,9 +129,11 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
     """Train `model` on `plan(epoch)` micro-batches for `config.epochs` epochs, saving to `output_dir`.
 
     `examples(batch)` counts the examples in a micro-batch (for throughput).
-    Resumes from `output_dir/training_state` when a saved state is there.
+    Resumes from `output_dir/training_state` when a saved state is there. Under a
+    multi-process launcher each rank runs its share of every step (`trainers.parallel`).
     """
     device = next(model.parameters()).device
+    parallel = DataParallel.from_environment(device.type)
     use_bf16 = config.bf16 if config.bf16 is not None else device.type == "cuda"
     steps_by_epoch = []
     for epoch in range(config.epochs):
@@ -145,20 +150,22 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
     output_dir.mkdir(parents=True, exist_ok=True)
     start = load_state(state_dir, model, optimizer, scheduler)
     logs = _read_logs(log_path, start)
-    _write_logs(log_path, logs)  # drop entries logged after the state we resumed from
+    if parallel.is_main:
+        _write_logs(log_path, logs)  # drop entries logged after the state we resumed from
     if start == 0:
         seed_everything(config.seed)
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=start, disable=not config.progress, desc="train", unit="step")
+    bar = tqdm(total=total, initial=start, disable=not (config.progress and parallel.is_main), desc="train",
+               unit="step")
     model.train()
-    with log_path.open("a", encoding="utf-8") as log_file:
+    with log_path.open("a", encoding="utf-8") if parallel.is_main else open(os.devnull, "w") as log_file:
         for step in range(start + 1, total + 1):
             epoch, micro = steps_by_epoch[step - 1]
             began, began_cpu = time.perf_counter(), time.process_time()
             losses, metrics, count = [], {}, 0
-            for batch in micro:
+            for batch in parallel.share(micro):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     loss, values = step_fn(batch)
                 (loss / len(micro)).backward()
@@ -166,6 +173,8 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
                 for name, value in values.items():
                     metrics.setdefault(name, []).append(value.detach().float().cpu())
                 count += examples(batch)
+            parallel.sum_gradients(parameters)
+            losses, metrics, count = _merge(parallel.gather((losses, metrics, count)))
             norm = torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm or float("inf"))
             optimizer.step()
             scheduler.step()
@@ -180,11 +189,24 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
             log_file.flush()
             bar.update(1)
             bar.set_postfix(loss=f"{entry['loss']:.4f}")
-            if step % config.save_every == 0 and step < total:
+            if step % config.save_every == 0 and step < total and parallel.is_main:
                 save_state(state_dir, step, model, optimizer, scheduler)
     bar.close()
-    save_model_dir(model, tokenizer, output_dir)
-    write_json_atomic(output_dir / RESULT_FILE, {"steps": total, "resumed_from": start})
-    # the finished checkpoint supersedes the (large) optimiser state
-    shutil.rmtree(state_dir, ignore_errors=True)
+    if parallel.is_main:  # the ranks hold the same weights: one writes them
+        save_model_dir(model, tokenizer, output_dir)
+        write_json_atomic(output_dir / RESULT_FILE, {"steps": total, "resumed_from": start})
+        # the finished checkpoint supersedes the (large) optimiser state
+        shutil.rmtree(state_dir, ignore_errors=True)
+    parallel.barrier()
     return TrainResult(output_dir, total, logs, start)
+
+
+def _merge(shares: list[tuple[list[float], dict[str, list[Tensor]], int]]
+           ) -> tuple[list[float], dict[str, list[Tensor]], int]:
+    """The ranks' losses, metrics and example counts of one step, as one process has them."""
+    losses = [loss for share, _, _ in shares for loss in share]
+    metrics: dict[str, list[Tensor]] = {}
+    for _, values, _ in shares:
+        for name, value in values.items():
+            metrics.setdefault(name, []).extend(value)
+    return losses, metrics, sum(count for _, _, count in shares)

@@ -28,6 +28,7 @@ from agentloop.jsonl import read_jsonl, write_jsonl
 from agentloop.llm.model_path import resolve_model
 from agentloop.llm.protocol import LLM
 from agentloop.records import PreferencePair, Provenance, RevisionTrajectory
+from agentloop.run import distributed
 from agentloop.run.evaluate import evaluate_greedy, evaluate_mcts
 from agentloop.run.from_config import (
     agent_sampling,
@@ -67,9 +68,13 @@ class Session:
         self.test_tasks: list[Task] = list(self.env.tasks("test"))[: config.loop.test_tasks]
         self._llm: LLM | None = None
         self._model: str | None = None
+        # With `scale`, the model lives in Ray engine actors and the phases shard over workers.
+        self.cluster = distributed.Cluster(config) if config.scale is not None else None
 
     def llm(self, model: str) -> LLM:
         """The backend on `model`, loading it only when it changed (vLLM swaps weights in place)."""
+        if self.cluster is not None:
+            return self.cluster.llm(model)
         if self._llm is not None and self._model == model:
             return self._llm
         if self._llm is not None and hasattr(self._llm, "load_weights"):
@@ -83,6 +88,8 @@ class Session:
     def close(self) -> None:
         close_llm(self._llm)
         self._llm = None
+        if self.cluster is not None:
+            self.cluster.close()
 
     def train_tasks(self, round: int) -> list[Task]:
         """The train tasks round `round` (1-based) searches: a fresh slice per round with
@@ -140,11 +147,14 @@ def collect_phase(session: Session, round: int) -> None:
     group = config.loop.search_batch
     searched = {tree.task_id for tree in load_trees(partial)}
     train_tasks = session.train_tasks(round)
-    for start in range(0, len(train_tasks), group):
-        tasks = train_tasks[start : start + group]
-        if all(t.id in searched for t in tasks):
-            continue
-        save_trees(search_tasks(session.new_env, tasks, agent, critic, config.search), partial)
+    if session.cluster is not None:  # sharded over Ray workers, each saving its trees as it goes
+        distributed.collect(session.cluster, run.model_of(round - 1), train_tasks, partial)
+    else:
+        for start in range(0, len(train_tasks), group):
+            tasks = train_tasks[start : start + group]
+            if all(t.id in searched for t in tasks):
+                continue
+            save_trees(search_tasks(session.new_env, tasks, agent, critic, config.search), partial)
     trees = load_trees(partial)
     trajectories = [t for tree in trees for t in tree_trajectories(tree, config.loop.name, round)]
     write_jsonl(run.round_dir(round) / "trajectories.jsonl", trajectories)
@@ -203,6 +213,8 @@ def train_phase(session: Session, round: int) -> None:
     pairs = read_jsonl(out / "pairs.jsonl", PreferencePair)
     if config.trainer.reference == "recompute":
         pairs = [p.model_copy(update={"chosen_logprob": None, "rejected_logprob": None}) for p in pairs]
+    if session.cluster is not None:
+        session.cluster.release()  # the engines' GPUs are the trainer's until the next load
     stages = [(name, train, data, cfg) for name, train, data, cfg in (
         ("sft", train_sft, sft_data, config.trainer.sft), ("dpo", train_dpo, pairs, config.trainer.dpo)) if data]
     facts = {}
@@ -239,15 +251,22 @@ def evaluate_phase(session: Session, round: int) -> None:
     llm = session.llm(run.model_of(round))
     agent = build_agent(config.agent, llm, session.env)
     provenance = Provenance(run=config.loop.name, round=round)
-    result = evaluate_greedy(session.env, session.test_tasks, agent, config.agent.max_steps,
-                             agent_sampling(config.agent, greedy=True),
-                             output=run.partial(out / "test-trajectories.jsonl"), provenance=provenance)
+    if session.cluster is not None:  # each worker appends its episodes to a file of its own
+        result, played = distributed.evaluate_greedy(session.cluster, run.model_of(round), session.test_tasks,
+                                                     out / "test-trajectories.workers", provenance)
+        write_jsonl(run.partial(out / "test-trajectories.jsonl"), played)
+    else:
+        result = evaluate_greedy(session.env, session.test_tasks, agent, config.agent.max_steps,
+                                 agent_sampling(config.agent, greedy=True),
+                                 output=run.partial(out / "test-trajectories.jsonl"), provenance=provenance)
     run.commit(out / "test-trajectories.jsonl")
     results = [result]
     if config.loop.evaluate_mcts:
         search = config.search.model_copy(update={"value_source": "critic"})
-        results.append(evaluate_mcts(session.new_env, session.test_tasks, agent,
-                                     build_critic(config.critic, llm), search, provenance))
+        results.append(distributed.evaluate_mcts(session.cluster, run.model_of(round), session.test_tasks,
+                                                 search, provenance) if session.cluster is not None
+                       else evaluate_mcts(session.new_env, session.test_tasks, agent,
+                                          build_critic(config.critic, llm), search, provenance))
     write_atomic(out / "eval.json", json.dumps({r.setting: r.model_dump(mode="json") for r in results},
                                               indent=2))
     run.mark_done(phase, [_metric(round, f"evaluate-{item.setting}", started,

@@ -1,0 +1,80 @@
+"""Data-parallel SFT and DPO under `accelerate launch` on 2 CPU processes (gloo) follow the
+same loss curve and end at the same weights as one process over the same global batches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = """
+import sys
+from pathlib import Path
+from agentloop.records import Message, PreferencePair, RevisionTrajectory
+from agentloop.trainers.config import DPOConfig, SFTConfig
+from agentloop.trainers.dpo import train_dpo
+from agentloop.trainers.sft import train_sft
+
+model, out, kind = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+# 3 micro-batches a step: the two ranks get 2 and 1 of them, the uneven case
+common = dict(batch_size=1, grad_accum=3, epochs=2, lr=1e-3, warmup_ratio=0.0, device="cpu",
+              progress=False, save_every=1000, seed=0)
+if kind == "sft":
+    records = [RevisionTrajectory(
+        messages=(Message(role="user", content=f"Task {i}: buy a lamp number {i}."),
+                  Message(role="assistant", content=f"search[lamp {i}]")),
+        train=(False, True), kind="good") for i in range(6)]
+    train_sft(model, records, SFTConfig(**common), out)
+else:
+    pairs = [PreferencePair(prompt=[Message(role="user", content=f"Task {i}: buy lamp {i}.")],
+                            chosen=[Message(role="assistant", content=f"search[lamp {i}]")],
+                            rejected=[Message(role="assistant", content=f"click[chair {i}]")])
+             for i in range(6)]
+    train_dpo(model, pairs, DPOConfig(**common), out)
+"""
+
+
+def train(tmp_path: Path, model: Path, kind: str, processes: int) -> Path:
+    out = tmp_path / f"{kind}-{processes}"
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    if processes == 1:
+        command = [sys.executable, str(script)]
+    else:
+        launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+        command = [launcher, "launch", "--num_processes", str(processes), "--cpu",
+                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                   "--main_process_port", "29517", str(script)]
+    done = subprocess.run(command + [str(model), str(out), kind], capture_output=True, text=True,
+                          timeout=600, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def curve(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("kind", ["sft", "dpo"])
+def test_two_processes_follow_the_one_process_curve(tmp_path, tiny_model_dir, kind):
+    one = train(tmp_path, tiny_model_dir, kind, 1)
+    two = train(tmp_path, tiny_model_dir, kind, 2)
+    a, b = curve(one), curve(two)
+    assert len(a) == len(b) == 4  # 6 examples / 3 micro-batches a step x 2 epochs
+    assert [e["examples"] for e in b] == [3, 3, 3, 3]  # both ranks' examples are counted
+    for x, y in zip(a, b):
+        assert y["loss"] == pytest.approx(x["loss"], rel=1e-4, abs=1e-5)
+        assert y["grad_norm"] == pytest.approx(x["grad_norm"], rel=1e-4, abs=1e-5)
+    assert a[-1]["loss"] != a[0]["loss"]  # it trained
+    first, second = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
+    assert first.keys() == second.keys()
+    for name in first:
+        torch.testing.assert_close(second[name], first[name], rtol=1e-4, atol=1e-5)
