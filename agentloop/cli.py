@@ -155,7 +155,7 @@ def rollout(
     log = Path(output).with_suffix(".log")
     with _quiet_console(log, verbose) as display:
         display.start(f"rollout · {split}")
-        env = build_env(run_config.env)
+        env = build_env(run_config.env, run_config.agent)
         llm = build_llm(run_config.llm)
         try:
             agent = build_agent(run_config.agent, llm, env)
@@ -264,12 +264,12 @@ def search(
     setting = run_config.search.value_source
     with _quiet_console(out / "logs" / LOG_NAME, verbose) as display:
         display.start(f"search · {setting}")
-        env = build_env(run_config.env)
+        env = build_env(run_config.env, run_config.agent)
         llm = build_llm(run_config.llm)
         agent = build_agent(run_config.agent, llm, env)
         critic = build_critic(run_config.critic, llm)
         chosen = list(env.tasks(split))[:tasks]
-        factory = lambda: build_env(run_config.env)  # noqa: E731 (one env per tree)
+        factory = lambda: build_env(run_config.env, run_config.agent)  # noqa: E731 (one env per tree)
         try:
             if setting == "reward":
                 trees = search_tasks(factory, chosen, agent, critic, run_config.search, batch=batch or None)
@@ -329,7 +329,7 @@ def build(
     loaded = load_trees(trees)
     # The prompt needs no model; only the Agent-R judge does.
     llm = build_llm(run_config.llm) if "revisions" in kinds else None
-    env = build_env(run_config.env)
+    env = build_env(run_config.env, run_config.agent)
     agent = build_agent(run_config.agent, llm, env)
     imitable = run_config.build.imitable_with(codec_of(env))
     out = Path(output)

@@ -59,6 +59,8 @@ class _Paused:
     observation: str
     env_state: Any
     env_steps: tuple
+    episode: Episode
+    env: EpisodeEnv | None
     done: bool = False
 
 
@@ -115,19 +117,32 @@ class GraphEnv:
         try:
             output = self._invoke(Command(resume=action), fork)
         except _Truncated:
-            self._paused = _Paused(fork, (), "The episode was cut off.", None, (), done=True)
+            self._paused = _Paused(fork, (), "The episode was cut off.", None, (), self._episode, self._env,
+                                   done=True)
             return StepResult("The episode was cut off.", 0.0, False, True, {"invalid": False})
         head = self.graph.get_state({"configurable": {"thread_id": fork["configurable"]["thread_id"]}}).config
         # Still the same super-step (no new checkpoint): the node paused again at a later call.
         same_step = head["configurable"]["checkpoint_id"] == fork["configurable"]["checkpoint_id"]
         now = self._pause(output, head, (*paused.answers, action) if same_step else ())
-        taken = self._env.steps[before:] if self._env is not None else []
-        reward = taken[-1][2].reward if taken else 0.0
-        info: dict[str, Any] = {"invalid": False, "env_steps": [a for _, a, _ in taken]}
-        if now.done:
-            reward = float(self.reward(output)) if self.reward is not None else reward
-            info["success"] = reward >= 1.0
+        taken = [result for _, _, result in (self._env.steps[before:] if self._env is not None else [])]
+        info: dict[str, Any] = {"invalid": False, "env_steps": [a for _, a, _ in self._env.steps[before:]]
+                                if self._env is not None else []}
+        if self.reward is not None:  # the whole return, paid when the graph ends
+            reward = float(self.reward(output)) if now.done else 0.0
+            if now.done:
+                info["success"] = reward >= 1.0
+        else:  # the environment's rewards of the steps the graph took in this resume
+            reward = sum(result.reward for result in taken)
+            if now.done and taken:
+                last = taken[-1]
+                info["success"] = bool(last.info.get("success", last.terminated and last.reward >= 1.0))
         return StepResult(now.observation, reward, now.done, False, info)
+
+    @property
+    def reward_range(self) -> tuple[float, float]:
+        from agentloop.environments.protocol import reward_range
+
+        return reward_range(self.inner) if self.inner is not None else (0.0, 1.0)
 
     def available_actions(self) -> list[str]:
         return []  # any completion is an action
@@ -137,8 +152,9 @@ class GraphEnv:
         return self._paused
 
     def restore(self, state: _Paused) -> None:
-        self._paused = state
-        if self.inner is not None and state.env_state is not None:
+        # Another episode may have been reset since (the episode runner shares one env).
+        self._paused, self._episode, self._env = state, state.episode, state.env
+        if self._env is not None and state.env_state is not None:
             self.inner.restore(state.env_state)
             self._env.steps = list(state.env_steps)
 
@@ -159,9 +175,10 @@ class GraphEnv:
         steps = tuple(self._env.steps) if self._env is not None else ()
         if not interrupts:
             observation = self._env.observation if self._env is not None else "The graph has finished."
-            self._paused = _Paused(config, (), observation, env_state, steps, done=True)
+            self._paused = _Paused(config, (), observation, env_state, steps, self._episode, self._env, done=True)
         else:
-            self._paused = _Paused(config, answers, json.dumps(interrupts[0].value), env_state, steps)
+            self._paused = _Paused(config, answers, json.dumps(interrupts[0].value), env_state, steps,
+                                   self._episode, self._env)
         return self._paused
 
 

@@ -32,9 +32,18 @@ from agentloop.llm.protocol import LLM, Sampling
 from agentloop.search.conversation import PromptFn
 
 
-def build_env(config: EnvConfig) -> Environment:
+def build_env(config: EnvConfig, agent: AgentConfig | None = None) -> Environment:
     """The environment a config section names (`kind: import`: any class or function by
-    import path; a ConfigError names the target when it gives no Environment)."""
+    import path; a ConfigError names the target when it gives no Environment). With a
+    graph agent (`agent.kind: graph`) it is the user's graph acting in that environment,
+    paused at each model call (`agentloop.agents.graph_agent`)."""
+    if agent is not None and agent.kind == "graph":
+        from agentloop.agents.graph_agent import GraphTargetError, build_graph_env
+
+        try:
+            return build_graph_env(agent.target, agent.kwargs, lambda: build_env(config))
+        except GraphTargetError as error:
+            raise ConfigError(f"agent: {error}") from None
     if isinstance(config, ImportEnvConfig):
         from agentloop.environments.factory import EnvTargetError, make_env
 
@@ -89,7 +98,12 @@ def agent_sampling(config: AgentConfig, greedy: bool = False) -> Sampling:
 
 def build_agent(config: AgentConfig, llm: LLM, env: Environment) -> Agent:
     """A ReAct agent for `env` (its `system_prompt`, `demonstration` and action codec
-    when it has them) on `llm`."""
+    when it has them) on `llm`; for a graph agent, the `GraphAgent` that completes the
+    graph's paused model calls (`env` is then `build_env(..., agent=config)`)."""
+    if config.kind == "graph":
+        from agentloop.agents.graph_search import GraphAgent
+
+        return GraphAgent(llm, sampling=agent_sampling(config))
     return ReActAgent(llm, system_prompt=getattr(env, "system_prompt", DEFAULT_SYSTEM_PROMPT),
                       demonstration=getattr(env, "demonstration", ()), codec=codec_of(env),
                       max_history=config.max_history, sampling=agent_sampling(config))

@@ -56,7 +56,7 @@ class Session:
 
     def __init__(self, config: RunConfig, run: RunDir):
         self.config, self.run = config, run
-        self.env: Environment = build_env(config.env)
+        self.env: Environment = build_env(config.env, config.agent)
         self.all_train_tasks: list[Task] = list(self.env.tasks("train"))
         loop = config.loop
         needed = loop.train_tasks * (loop.rounds if loop.fresh_tasks else 1)
@@ -99,7 +99,7 @@ class Session:
         return self.all_train_tasks[start : start + size]
 
     def new_env(self) -> Environment:
-        return build_env(self.config.env)
+        return build_env(self.config.env, self.config.agent)
 
 
 def run_rounds(config: RunConfig, allow_changed: bool = False) -> RunDir:
