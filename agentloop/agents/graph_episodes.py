@@ -212,3 +212,12 @@ def _result(task: Task, episode: Episode, env: EpisodeEnv | None, final: Any, tr
         success = bool(last and last.info.get("success", last.terminated and last.reward >= 1.0))
     truncated = truncated or bool(last and last.truncated) or (env is not None and not env.done)
     return GraphRun(task, episode, final, value, success, truncated and not success, list(steps), provenance)
+
+
+def calls_from_server(entries: Sequence[dict[str, Any]], node: str = "") -> list[LLMCall]:
+    """`LLMCall`s from what `agentloop serve` recorded for one rollout
+    (`GET /rollouts/<id>/calls`, `agentloop.serve.rollouts`), for graphs that keep
+    `ChatOpenAI`; the server does not know the graph node, so all get `node`."""
+    return [LLMCall(node, tuple(Message.model_validate(m) for m in entry["prompt"]), entry["completion"],
+                    tuple(entry["token_ids"]), tuple(entry["logprobs"]), entry.get("finish_reason", "stop"))
+            for entry in entries]

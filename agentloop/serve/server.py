@@ -22,6 +22,11 @@ Behaviour worth knowing, beyond the OpenAI API:
   (tokens read "token_id:<id>") and `return_token_ids` (choices carry
   `token_ids`, echoed prompts `prompt_token_ids`).
 - Bad requests get a 400 with an OpenAI-style `{"error": {"message": ...}}`.
+- Rollouts: chat calls made under `/rollouts/<id>/v1/...` or with an
+  `X-Rollout-Id` header are recorded under that id, with their token ids and
+  log-probs, and read back with `GET /rollouts/<id>/calls`
+  (`agentloop.serve.rollouts`), so the calls of concurrent rollouts of a graph
+  that keeps `ChatOpenAI` are told apart.
 
 Example:
     >>> llm = TransformersBackend.from_pretrained(resolve_model("default"))
@@ -41,7 +46,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -56,6 +61,7 @@ from agentloop.serve.response import (
     logprob,
     usage,
 )
+from agentloop.serve.rollouts import RolloutLog
 from agentloop.serve.schema import ChatRequest, CompletionRequest, RequestError
 
 
@@ -128,6 +134,7 @@ def create_app(
 
     app = FastAPI(title="agentloop", lifespan=lifespan)
     app.state.batcher = batcher
+    rollouts = app.state.rollouts = RolloutLog()
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
@@ -187,12 +194,26 @@ def create_app(
         }
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatRequest) -> dict[str, Any]:
+    async def chat_completions(request: ChatRequest,
+                               x_rollout_id: str | None = Header(None)) -> dict[str, Any]:
+        return await chat(request, x_rollout_id)
+
+    @app.post("/rollouts/{rollout_id}/v1/chat/completions")
+    async def rollout_chat_completions(rollout_id: str, request: ChatRequest) -> dict[str, Any]:
+        return await chat(request, rollout_id)
+
+    @app.get("/rollouts/{rollout_id}/calls")
+    async def rollout_calls(rollout_id: str, clear: bool = False) -> dict[str, Any]:
+        return {"rollout": rollout_id, "calls": rollouts.calls(rollout_id, clear)}
+
+    async def chat(request: ChatRequest, rollout: str | None) -> dict[str, Any]:
         check_model(request.model)
         messages = request.agentloop_messages()
         tokens = Tokens(tokenizer, request.return_tokens_as_token_ids)
         sampling = _sampling(request, request.max_new_tokens())
         completions = (await batcher.generate([messages], request.n, sampling))[0]
+        if rollout is not None:
+            rollouts.record(rollout, messages, completions)
         choices = [chat_choice(j, c, request, tokens) for j, c in enumerate(completions)]
         prompt_tokens = tokens.count(llm.render(messages))
         return {
