@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict
+from pydantic import ConfigDict, PrivateAttr
 
 from agentloop.llm.protocol import LLM, Completion, Sampling
 from agentloop.records import Message
@@ -119,6 +120,9 @@ class AgentloopChatModel(BaseChatModel):
 
     llm: Any
     sampling: Sampling = Sampling()
+    # Calls that bypass a batcher still must not reach the backend two at once
+    # (backends are not required to be thread-safe).
+    _backend_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
@@ -140,9 +144,7 @@ class AgentloopChatModel(BaseChatModel):
             job = asyncio.run_coroutine_threadsafe(episode.batcher.generate([list(prompt)], 1, sampling),
                                                    episode.loop)
             return self._finish(prompt, job.result()[0][0], run_manager)
-        llm: LLM = self.llm
-        completion = llm.generate([list(prompt)], n=1, sampling=sampling)[0][0]
-        return self._finish(prompt, completion, run_manager)
+        return self._finish(prompt, self._call_backend(prompt, sampling), run_manager)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: Any = None, **kwargs: Any) -> ChatResult:
@@ -153,8 +155,13 @@ class AgentloopChatModel(BaseChatModel):
         if episode is not None and episode.batcher is not None:
             completion = (await episode.batcher.generate([list(prompt)], 1, sampling))[0][0]
         else:
-            completion = (await asyncio.to_thread(self.llm.generate, [list(prompt)], 1, sampling))[0][0]
+            completion = await asyncio.to_thread(self._call_backend, prompt, sampling)
         return self._finish(prompt, completion, run_manager)
+
+    def _call_backend(self, prompt: tuple[Message, ...], sampling: Sampling) -> Completion:
+        llm: LLM = self.llm
+        with self._backend_lock:
+            return llm.generate([list(prompt)], n=1, sampling=sampling)[0][0]
 
     def _finish(self, prompt: tuple[Message, ...], completion: Completion, run_manager: Any) -> ChatResult:
         node = str(getattr(run_manager, "metadata", {}).get("langgraph_node", ""))
