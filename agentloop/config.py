@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentloop.agents.critic import CriticConfig
 from agentloop.agents.parsing import well_formed
 from agentloop.environments.codec import ActionCodec
 from agentloop.environments.negotiation.env import NegotiationConfig
+from agentloop.environments.tooluse.env import ToolUseConfig
 from agentloop.environments.webshop import WebShopConfig
 from agentloop.search.config import SearchConfig
 from agentloop.search.pairs import PairConfig
@@ -72,7 +73,7 @@ class ImportEnvConfig(Section):
         return target
 
 
-EnvConfig = Annotated[Union[WebShopConfig, MazeConfig, NegotiationConfig, ImportEnvConfig],
+EnvConfig = Annotated[Union[WebShopConfig, MazeConfig, NegotiationConfig, ToolUseConfig, ImportEnvConfig],
                      Field(discriminator="kind")]
 
 
@@ -101,7 +102,26 @@ class VLLMConfig(Section):
     max_model_len: int = Field(4096, gt=0)
     """Longest prompt plus completion."""
     kv_cache_gib: float = Field(2.0, gt=0)
-    """KV-cache memory on CPU (GiB); on GPU vLLM sizes it from free memory."""
+    """KV-cache memory on CPU (GiB); on GPU vLLM sizes it from `gpu_memory_utilization`."""
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    """Fraction of each GPU's memory the engine takes for weights, activations and KV cache
+    (vLLM's default). The loop frees it while training (vLLM's sleep mode), so the trainer
+    can use the same GPU; unused on CPU."""
+    tensor_parallel_size: int = Field(1, gt=0)
+    """GPUs one engine splits the model over (vLLM tensor parallelism)."""
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+    """Further `vllm.LLM` keyword arguments, passed as written (e.g. `enforce_eager: true`,
+    `enable_sleep_mode: false` to close and restart the engine around training instead of
+    sleeping); vLLM rejects unknown ones when the engine starts. Keys that the fields above
+    or agentloop set (dtype, seed, tokenizer, ...) are refused."""
+
+    @field_validator("engine_args")
+    @classmethod
+    def _no_clash(cls, engine_args: dict[str, Any]) -> dict[str, Any]:
+        from agentloop.llm.vllm_backend import check_engine_args
+
+        check_engine_args(engine_args)
+        return engine_args
 
 
 class OpenAILLMConfig(Section):
@@ -273,54 +293,6 @@ class SelfPlayConfig(Section):
     """ICL-AIF: games per experiment (the first plus replays with feedback)."""
 
 
-class ScaleConfig(Section):
-    """Collection and evaluation spread over Ray (`agentloop.run.distributed`): engine actors
-    serve the model, search workers play their shard of the tasks against them. The run
-    directory must be on storage every node sees (workers write trees there, engines read
-    the round's checkpoint from there)."""
-
-    engines: int = Field(1, gt=0, le=1024)
-    """Engine actors, each holding one LLM backend (one vLLM engine) behind a batcher."""
-    gpus_per_engine: float = Field(0.0, ge=0.0, le=64.0)
-    """GPUs reserved per engine actor (0 on CPU); with tensor parallelism set it to
-    `tensor_parallel_size`."""
-    tensor_parallel_size: int = Field(1, gt=0, le=64)
-    """GPUs one engine shards its model over (vLLM tensor parallelism); above 1 the engine's
-    GPUs are reserved as a placement group of one-GPU bundles on one node."""
-    workers: int = Field(2, gt=0, le=4096)
-    """Search / evaluation workers; tasks are sharded over them, worker i calls engine
-    i mod `engines`."""
-    address: str = "local"
-    """Ray cluster: "local" starts one in this process, "auto" joins the cluster `ray start
-    --head` made on this node, or a "host:port" / "ray://host:port" address."""
-    num_cpus: int | None = Field(None, gt=0)
-    """CPUs a "local" cluster may use (None: all)."""
-
-    @model_validator(mode="after")
-    def _tensor_parallel_gpus(self) -> ScaleConfig:
-        if self.tensor_parallel_size > 1 and self.gpus_per_engine < self.tensor_parallel_size:
-            raise ValueError("scale.gpus_per_engine must cover scale.tensor_parallel_size")
-        return self
-
-
-class SelfPlayConfig(Section):
-    """Games between two agents (`agentloop selfplay`, `agentloop icl-aif`) in a two-player env."""
-
-    seller_model: str | None = None
-    """The seller's model ("default", a checkpoint directory); None: `llm.model`."""
-    buyer_model: str | None = None
-    """The buyer's model; None: `llm.model`."""
-    games: int = Field(100, gt=0)
-    """Games played (`selfplay`) or experiments per feedback mode (`icl-aif`), from the first
-    test tasks."""
-    max_turns: int = Field(20, gt=0)
-    """Moves per game, both roles together, before it is cut off."""
-    greedy: bool = True
-    """Greedy decoding for both players (else `agent.temperature`)."""
-    replays: int = Field(5, gt=0)
-    """ICL-AIF: games per experiment (the first plus replays with feedback)."""
-
-
 class RunConfig(Section):
     """Everything a run needs; written resolved to `runs/NAME/config.yaml`."""
 
@@ -332,11 +304,25 @@ class RunConfig(Section):
     build: BuildConfig = Field(default_factory=BuildConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
-    scale: ScaleConfig | None = None
-    """Spread collection and evaluation over a Ray cluster; None runs in one process."""
     selfplay: SelfPlayConfig = Field(default_factory=SelfPlayConfig)
     scale: ScaleConfig | None = None
     """Spread collection and evaluation over a Ray cluster; None runs in one process."""
+
+    def check_trainable(self) -> None:
+        """Raise ConfigError if the round loop cannot train this config's model.
+
+        An OpenAI-compatible server keeps serving the model it started with: after round 1
+        the loop would ask it for a checkpoint it cannot see. `agentloop rollout` and
+        `agentloop search` use such a server fine; only the loop (which trains every round)
+        needs a backend that loads the new checkpoint."""
+        if isinstance(self.llm, OpenAILLMConfig):
+            raise ConfigError(
+                "llm.kind=openai cannot run the training loop: every round trains a new "
+                "checkpoint here, and the server at llm.base_url would keep serving the model it "
+                "was started with. Use llm.kind=vllm or llm.kind=transformers with a local "
+                "model for `agentloop run`; to use a server, serve a checkpoint yourself "
+                "(`agentloop serve runs/NAME/round-K/checkpoint`) and point `agentloop rollout` "
+                "or `agentloop search` at it.")
 
 
 class ConfigError(ValueError):

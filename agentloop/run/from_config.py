@@ -21,6 +21,7 @@ from agentloop.config import (
     LLMConfig,
     MazeConfig,
     NegotiationConfig,
+    ToolUseConfig,
     OpenAILLMConfig,
     TransformersLLMConfig,
     VLLMConfig,
@@ -57,6 +58,11 @@ def build_env(config: EnvConfig, agent: AgentConfig | None = None) -> Environmen
         return NegotiationEnv(role=config.role, opponent=ScriptedBargainer(config.concession),
                               num_tasks=config.num_tasks, max_exchanges=config.max_exchanges,
                               seed=config.seed)
+    if isinstance(config, ToolUseConfig):
+        from agentloop.environments.tooluse import ToolUseEnv
+
+        return ToolUseEnv(difficulty=config.difficulty, num_tasks=config.num_tasks,
+                          max_steps=config.max_steps, seed=config.seed)
     if isinstance(config, MazeConfig):
         from agentloop.environments.maze import MazeEnv
 
@@ -80,7 +86,10 @@ def build_llm(config: LLMConfig, model: str | None = None) -> LLM:
 
         return VLLMBackend.from_pretrained(resolve_model(reference), dtype=config.dtype,
                                            max_model_len=config.max_model_len,
-                                           kv_cache_gib=config.kv_cache_gib)
+                                           kv_cache_gib=config.kv_cache_gib,
+                                           gpu_memory_utilization=config.gpu_memory_utilization,
+                                           tensor_parallel_size=config.tensor_parallel_size,
+                                           engine_args=dict(config.engine_args))
     assert isinstance(config, OpenAILLMConfig)
     import os
 
