@@ -296,10 +296,10 @@ def build(
     overrides: list[str] = typer.Argument(None, help="Dotted overrides."),
     output: str = typer.Option("data", "--output", "-o", help="Directory for pairs.jsonl, revisions.jsonl, best.jsonl."),
     data: str = typer.Option("pairs,revisions,best", help="Comma-separated: pairs, revisions, best."),
-    threshold: float = typer.Option(0.1, help="Pairs: smallest Q difference."),
+    threshold: float = typer.Option(0.1, help="Pairs: smallest Q difference (these four: fractions of the reward range)."),
     alpha: float = typer.Option(0.5, help="Revisions: a good leaf's return reaches alpha."),
     beta: float = typer.Option(0.2, help="Revisions: a bad leaf is at least beta below its good one."),
-    min_reward: float = typer.Option(1.0, help="Best: smallest return of a kept trajectory."),
+    min_reward: float = typer.Option(1.0, help="Best: smallest return of a kept trajectory (1.0: the top)."),
 ) -> None:
     """Turn search trees into training data: step-level pairs (Agent Q, TRL conversational
     preference JSONL), revision trajectories (Agent-R; the model judges the bad steps) and
