@@ -51,7 +51,7 @@ class Worker:
                  env_factory: Callable[[], Environment] | None = None):
         self.config, self.index = config, index
         self.llm = RemoteLLM(engine)
-        self.new_env = env_factory or functools.partial(build_env, config.env)
+        self.new_env = env_factory or functools.partial(build_env, config.env, config.agent)
         self.env = self.new_env()
         self.agent = build_agent(config.agent, self.llm, self.env)
         self.critic = build_critic(config.critic, self.llm)
