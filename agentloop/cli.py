@@ -94,8 +94,8 @@ def run(
 
     try:
         run_config = load_config(*_config_and_overrides(config, overrides))
-        if run_config.llm.kind != "openai":
-            resolve_model(run_config.llm.model)  # fail now, not after the first phase
+        run_config.check_trainable()
+        resolve_model(run_config.llm.model)  # fail now, not after the first phase
     except (ConfigError, ModelNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

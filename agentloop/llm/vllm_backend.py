@@ -9,10 +9,18 @@ Log-probabilities are those of the model's unmodified distribution
 (temperature 1, no top-p), which is vLLM's default `logprobs_mode`
 ("raw_logprobs"): DPO stores them as its reference.
 
+Between rounds the trainer needs the accelerator: `release()` frees the GPU
+memory the engine holds (vLLM's sleep mode, level 2: weights and KV cache
+discarded; without sleep mode the engine is closed), and the next call brings
+it back on the newest checkpoint. On the CPU build the engine stays up, since
+host RAM, not accelerator memory, is what it shares with the trainer there,
+and new weights are loaded in place (`load_weights`).
+
 Example:
     >>> if __name__ == "__main__":   # vLLM starts worker processes
     ...     llm = VLLMBackend.from_pretrained(resolve_model("default"), dtype="float32")
     ...     llm.generate(["Hi"], n=2, sampling=Sampling(max_new_tokens=8, seed=0))
+    ...     llm.release()                                    # before training, on a GPU
     ...     llm.load_weights("runs/x/round-1/checkpoint")   # next round, same engine
     ...     llm.close()
 """
@@ -51,6 +59,48 @@ def resolve_dtype(dtype: Dtype) -> str:
     if dtype == "auto":
         return "bfloat16" if bf16_supported() else "float32"
     return dtype
+
+
+RESERVED_ENGINE_ARGS = {
+    "model": "the model path (llm.model)",
+    "dtype": "llm.dtype",
+    "max_model_len": "llm.max_model_len",
+    "gpu_memory_utilization": "llm.gpu_memory_utilization",
+    "tensor_parallel_size": "llm.tensor_parallel_size",
+    "kv_cache_memory_bytes": "llm.kv_cache_gib",
+    "seed": "the backend's seed; Sampling.seed per call",
+    "tokenizer": "agentloop tokenises with the model directory's tokenizer",
+    "skip_tokenizer_init": "agentloop reads the engine's detokenised text",
+    "generation_config": "Sampling alone decides how to sample",
+    "worker_extension_cls": "load_weights needs agentloop's worker extension",
+}
+"""`vllm.LLM` arguments that `engine_args` may not set, each with what sets it."""
+
+
+def check_engine_args(engine_args: dict[str, Any]) -> None:
+    """Raise ValueError naming every key of `engine_args` that agentloop sets itself.
+
+    Example:
+        >>> check_engine_args({"enforce_eager": True})            # fine
+        >>> check_engine_args({"dtype": "float16"})                # ValueError: use llm.dtype
+    """
+    clashes = [f"{key!r} (set by {RESERVED_ENGINE_ARGS[key]})" for key in engine_args if key in RESERVED_ENGINE_ARGS]
+    if clashes:
+        raise ValueError("engine_args may not set " + ", ".join(clashes))
+
+
+def _sleep_mode_available() -> bool:
+    """Whether vLLM's sleep mode works on this machine (CUDA, ROCm or XPU; not the CPU build)."""
+    from vllm.platforms import current_platform
+
+    return current_platform.is_sleep_mode_available()
+
+
+def _on_accelerator() -> bool:
+    """Whether the engine runs on a GPU (or other accelerator) rather than the CPU build."""
+    from vllm.platforms import current_platform
+
+    return not current_platform.is_cpu()
 
 
 _CUDA_ONLY_COMPANIONS = ("torchvision", "torchaudio", "torchcodec")
@@ -102,10 +152,14 @@ class VLLMBackend:
         max_model_len: longest prompt plus completion, in tokens (default:
             the model's own limit).
         kv_cache_gib: memory for the KV cache on the CPU build (GiB); on a GPU
-            vLLM sizes it from `gpu_memory_utilization` in `engine_args`.
+            vLLM sizes it from `gpu_memory_utilization`.
         seed: the engine's seed, used by calls whose `Sampling.seed` is None.
-        engine_args: further `vllm.LLM` keyword arguments (e.g.
-            `tensor_parallel_size`, `enforce_eager`).
+        gpu_memory_utilization: fraction of the GPU's memory the engine takes
+            (weights, activations, KV cache); unused on CPU.
+        tensor_parallel_size: GPUs the model is split over.
+        engine_args: further `vllm.LLM` keyword arguments (e.g. `enforce_eager`,
+            `enable_sleep_mode: False` to close the engine instead of sleeping
+            in `release`); the keys of `RESERVED_ENGINE_ARGS` are refused.
 
     Example:
         >>> llm = VLLMBackend.from_pretrained(resolve_model("default"), dtype="bfloat16")
@@ -119,16 +173,21 @@ class VLLMBackend:
         max_model_len: int | None = None,
         kv_cache_gib: float = 2.0,
         seed: int = 0,
+        gpu_memory_utilization: float = 0.9,
+        tensor_parallel_size: int = 1,
         engine_args: dict[str, Any] | None = None,
     ) -> None:
         from transformers import AutoTokenizer
 
+        check_engine_args(engine_args or {})
         self.path = Path(path)
         self.dtype = resolve_dtype(dtype)
         self._engine_args = {
             "dtype": self.dtype,
             "max_model_len": max_model_len,
             "seed": seed,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "tensor_parallel_size": tensor_parallel_size,
             "enable_prefix_caching": True,
             # Take no sampling defaults from the checkpoint's
             # generation_config.json (its end-of-turn ids still apply), so
@@ -140,6 +199,8 @@ class VLLMBackend:
         }
         self._kv_cache_gib = kv_cache_gib
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self._asleep = False  # sleeping (sleep mode level 2): weights and KV cache gone
+        self._released = False  # closed by `release` (no sleep mode): restart on next use
         self.engine = self._start(self.path)
 
     @classmethod
@@ -153,6 +214,9 @@ class VLLMBackend:
         LLM = _import_vllm_llm()
         _use_all_cpus()
         args = dict(self._engine_args)
+        if _sleep_mode_available():
+            # So that `release` can free the GPU for the trainer and keep the engine.
+            args.setdefault("enable_sleep_mode", True)
         if not torch.cuda.is_available():
             # The CPU build otherwise reserves a fraction of all host memory.
             args.setdefault("kv_cache_memory_bytes", int(self._kv_cache_gib * 2**30))
@@ -195,7 +259,7 @@ class VLLMBackend:
             logprobs=0,  # only the chosen token's log-prob
         )
         inputs = [TokensPrompt(prompt_token_ids=row) for row in ids]
-        outputs = self.engine.generate(inputs, params, use_tqdm=False)
+        outputs = self._awake().generate(inputs, params, use_tqdm=False)
         return [[_completion(sample) for sample in output.outputs] for output in outputs]
 
     def score(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[Score]:
@@ -213,7 +277,7 @@ class VLLMBackend:
         todo = [i for i, (head, tail) in enumerate(zip(heads, tails)) if head and tail]
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
         inputs = [TokensPrompt(prompt_token_ids=heads[i] + tails[i]) for i in todo]
-        outputs = self.engine.generate(inputs, params, use_tqdm=False) if inputs else []
+        outputs = self._awake().generate(inputs, params, use_tqdm=False) if inputs else []
         scores = [Score(token_ids=tuple(tail), logprobs=()) for tail in tails]
         for i, output in zip(todo, outputs):
             tail = tails[i]
@@ -232,23 +296,76 @@ class VLLMBackend:
 
         The weights are reloaded inside the engine's workers and the prefix
         cache is cleared (its KV entries came from the old weights). If the
-        engine cannot reload in place, it is restarted on `path` instead.
+        engine cannot reload in place, it is restarted on `path` instead. A
+        released engine comes back on `path` directly.
         """
         path = resolve_model(path)  # fails here, engine untouched, if it is no model
         start = time.perf_counter()
+        if self._released:
+            self.engine, self._released = self._start(path), False
+        elif self._asleep:
+            self._wake(path)
+        else:
+            self._reload(path)
+        self.path = path
+        return time.perf_counter() - start
+
+    def release(self) -> None:
+        """Free the accelerator memory the engine holds, so a trainer can use it.
+
+        With sleep mode (the default on a GPU) the engine sleeps at level 2:
+        its weights and KV cache are discarded, its processes and compiled
+        graphs stay. Without it the engine is closed. Either way the next
+        `generate`, `score` or `load_weights` brings it back (on the newest
+        checkpoint: call `load_weights` first when there is one). On the CPU
+        build this does nothing: the engine keeps its weights and KV cache in
+        host RAM, which the trainer shares anyway, and it is much faster to
+        keep than to restart (about a minute)."""
+        if self.engine is None or self._asleep or not _on_accelerator():
+            return
+        if self.engine.llm_engine.vllm_config.model_config.enable_sleep_mode:
+            self.engine.sleep(level=2)
+            self._asleep = True
+        else:
+            self.close()
+            self._released = True
+
+    def _awake(self) -> Any:
+        """The engine, ready for requests (woken or restarted on `self.path` if released)."""
+        if self._released:
+            self.engine, self._released = self._start(self.path), False
+        elif self._asleep:
+            self._wake(self.path)
+        if self.engine is None:
+            raise RuntimeError("the vLLM engine was closed")
+        return self.engine
+
+    def _wake(self, path: Path) -> None:
+        """Wake a sleeping engine on the checkpoint at `path`. Level-2 sleep kept no
+        weights, so they are loaded before the KV cache is allocated again (the
+        order vLLM's docs give, so both never need memory at once)."""
+        self.engine.wake_up(tags=["weights"])
+        if self._reload(path) and not self.engine.wake_up(tags=["kv_cache"]):
+            raise RuntimeError("the vLLM engine did not wake up fully")
+        self._asleep = False
+
+    def _reload(self, path: Path) -> bool:
+        """Load the checkpoint at `path` into the running engine; True if done in
+        place, False if the engine had to be restarted on `path` instead."""
         try:
             self.engine.collective_rpc("agentloop_reload", args=(str(path),))
         except Exception as error:  # the worker's error arrives re-raised, type varies
             _log.warning("in-place reload failed (%s); restarting the engine", error)
             self.close()
             self.engine = self._start(path)
+            return False
         self.engine.reset_prefix_cache()
-        self.path = path
-        return time.perf_counter() - start
+        return True
 
     def close(self) -> None:
         """Stop the engine's processes (also done at interpreter exit)."""
         engine = getattr(self, "engine", None)
+        self._asleep = self._released = False
         if engine is not None:
             engine.llm_engine.engine_core.shutdown()
             self.engine = None

@@ -85,6 +85,21 @@ class Session:
         self._model = model
         return self._llm
 
+    def release(self) -> None:
+        """Free the accelerator memory the live model holds, before the trainer loads its own
+        copy: a vLLM engine sleeps (`VLLMBackend.release`; on the CPU build it stays up, RAM is
+        not the constraint there), a transformers model on a GPU is dropped, Ray engines stop.
+        The next `llm()` brings the model back, on the newest checkpoint."""
+        if self.cluster is not None:
+            self.cluster.release()
+            return
+        release = getattr(self._llm, "release", None)
+        if callable(release):
+            release()
+        elif getattr(getattr(self._llm, "device", None), "type", "cpu") != "cpu":
+            close_llm(self._llm)
+            self._llm = self._model = None
+
     def close(self) -> None:
         close_llm(self._llm)
         self._llm = None
@@ -104,11 +119,11 @@ class Session:
 
 def run_rounds(config: RunConfig, allow_changed: bool = False) -> RunDir:
     """Run (or resume) every round of `config`; return the run directory."""
+    config.check_trainable()  # before the run directory is made
     run = RunDir.open(config, allow_changed)
     session = Session(config, run)
     if run.model_of(0) is None:
-        run.set_model(0, str(resolve_model(config.llm.model)) if config.llm.kind != "openai"
-                      else config.llm.model)
+        run.set_model(0, str(resolve_model(config.llm.model)))
     try:
         evaluate_phase(session, 0)
         for round in range(1, config.loop.rounds + 1):
@@ -213,8 +228,7 @@ def train_phase(session: Session, round: int) -> None:
     pairs = read_jsonl(out / "pairs.jsonl", PreferencePair)
     if config.trainer.reference == "recompute":
         pairs = [p.model_copy(update={"chosen_logprob": None, "rejected_logprob": None}) for p in pairs]
-    if session.cluster is not None:
-        session.cluster.release()  # the engines' GPUs are the trainer's until the next load
+    session.release()  # one GPU holds either the engine or the trainer, not both
     stages = [(name, train, data, cfg) for name, train, data, cfg in (
         ("sft", train_sft, sft_data, config.trainer.sft), ("dpo", train_dpo, pairs, config.trainer.dpo)) if data]
     facts = {}
@@ -223,9 +237,22 @@ def train_phase(session: Session, round: int) -> None:
         target = out / ("checkpoint" if index == len(stages) - 1 else f"checkpoint-{name}")
         model, facts[f"{name}_loss"] = _train_stage(train, model, data, cfg, config.loop.seed, target,
                                                     out / f"train-{name}.jsonl", run)
+    _free_cuda_cache()  # the engine wakes into the memory the trainer's allocator still caches
     run.set_model(round, model)
     run.mark_done(phase, [_metric(round, "train", started, sft_examples=len(sft_data), dpo_pairs=len(pairs),
                                   **facts)])
+
+
+def _free_cuda_cache() -> None:
+    """Hand the memory PyTorch's allocator cached for the trainer back to the GPU, so an
+    engine in another process (vLLM's) can take it."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _train_stage(train, model: str, data: list, config, seed: int, target: Path, log: Path,
