@@ -24,11 +24,11 @@ from agentloop.search import (
     step_pairs,
 )
 from agentloop.trainers.config import DPOConfig, SFTConfig
-from agentloop.trainers.dpo import train_dpo
+from agentloop.trainers.dpo import train_dpo, use_reference
 from agentloop.trainers.sft import train_sft
 
 from agentloop.agents.critic import CriticConfig, build_critic
-from agentloop.config import AgentConfig
+from agentloop.config import AgentConfig, TrainerConfig
 from agentloop.jsonl import write_jsonl
 from agentloop.llm.model_path import resolve_model
 from agentloop.llm.transformers_backend import TransformersBackend
@@ -46,6 +46,9 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=6)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--out", default="runs/one-round")
+    parser.add_argument("--reference", choices=["recorded", "recompute"], default=TrainerConfig().reference,
+                        help="DPO reference: the log-probs the agent recorded while searching, or "
+                             "recomputed by the model DPO starts from (as trainer.reference)")
     args = parser.parse_args()
     out = Path(args.out)
 
@@ -78,10 +81,14 @@ def main() -> None:
     write_jsonl(out / "best.jsonl", best)
 
     # -- train: SFT on the best paths, then off-policy DPO on the pairs ---------
+    # "recorded": the searching policy's log-probs of the trained tokens are the reference.
+    trainer = TrainerConfig(sft=SFTConfig(epochs=2, batch_size=4), dpo=DPOConfig(batch_size=4),
+                            reference=args.reference)
     if best:
-        model = str(train_sft(model, best, SFTConfig(epochs=2, batch_size=4), out / "checkpoint-sft").output_dir)
+        model = str(train_sft(model, best, trainer.sft, out / "checkpoint-sft").output_dir)
     if pairs:
-        model = str(train_dpo(model, pairs, DPOConfig(batch_size=4), out / "checkpoint").output_dir)
+        model = str(train_dpo(model, use_reference(pairs, trainer.reference), trainer.dpo,
+                              out / "checkpoint").output_dir)
 
     # -- evaluate the new model on the same held-out tasks ---------------------
     new_agent = build_agent(agent_config, TransformersBackend.from_pretrained(model), env)

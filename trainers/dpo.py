@@ -3,9 +3,13 @@
 Agent Q trains on preference pairs between sibling actions of a search node;
 the reference log-probs are those of the policy that generated the actions,
 recorded at generation time, so no reference model is held during training
-(Putta et al. 2024, sec. 4). When a pair lacks them they are computed once,
-before the first step, with the initial model (no grad, batched) and cached
-in the training state, so a resumed run uses the same reference.
+(Putta et al. 2024, sec. 4). The agent records them for exactly the tokens
+scored here (`agentloop.trainers.encoding`), so a recorded sum equals what
+this trainer computes with the generating model. When a pair lacks them (a
+TRL file, or `use_reference(pairs, "recompute")`) they are computed once,
+before the first step, with the model training starts from (no grad,
+batched) and cached in the training state, so a resumed run uses the same
+reference.
 
 Every micro-batch is scored with one forward pass in which each prompt
 appears once followed by all its candidates (`trainers/prefix.py`); only
@@ -24,7 +28,7 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from agentloop.trainers.config import DPOConfig
@@ -41,6 +45,26 @@ from agentloop.trainers.training import (
 from torch import Tensor
 
 from agentloop.records import PreferencePair
+
+
+def use_reference(pairs: Sequence[PreferencePair],
+                  reference: Literal["recorded", "recompute"]) -> list[PreferencePair]:
+    """`pairs` as the `trainer.reference` setting says: "recorded" keeps their recorded
+    log-probs (the generating policy's; missing ones are computed before training),
+    "recompute" drops them, so the model DPO starts from scores every pair.
+
+    Every entry point (the round loop, `agentloop train`, `examples/one_round.py`)
+    passes its pairs through here before `train_dpo`.
+
+    Example:
+        >>> use_reference(pairs, "recompute")[0].chosen_logprob is None
+        True
+    """
+    if reference == "recorded":
+        return list(pairs)
+    if reference == "recompute":
+        return [p.model_copy(update={"chosen_logprob": None, "rejected_logprob": None}) for p in pairs]
+    raise ValueError(f"reference must be 'recorded' or 'recompute', got {reference!r}")
 
 
 def plan_batches(encoded: EncodedPairs, indices: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -83,7 +107,8 @@ def score_pairs(model: Any, encoded: EncodedPairs, batch: Sequence[int],
 
 def reference_logps(model: Any, pairs: Sequence[PreferencePair], encoded: EncodedPairs, config: DPOConfig,
                     pad_id: int, cache: Path | None = None) -> Tensor:
-    """[num_pairs, 2] reference log-probs: recorded ones where present, else the initial model's.
+    """[num_pairs, 2] reference log-probs: recorded ones where present, else those of
+    `model` as training starts (the same tokens, scored by `score_pairs`).
 
     Computed values are cached in `cache` (JSON) so that a resumed run, whose
     model has already moved, reuses the initial model's numbers.

@@ -1,12 +1,19 @@
 """Tokenisation with loss masks: prompts, actions and multi-turn continuations.
 
-Token boundaries follow generation exactly: the prompt is the chat-template
-text with the assistant generation prompt (`agentloop.llm.chat.render_prompt`),
-tokenised on its own without added special tokens (as `TransformersBackend`
-does), and each assistant turn is its content followed by the template's
-end-of-turn token, tokenised on its own. So a summed log-prob recorded at
-generation time (which includes the end-of-turn token the model emitted) is
-the same quantity the trainer computes.
+The prompt is the chat-template text with the assistant generation prompt
+(`agentloop.llm.chat.render_prompt`), tokenised on its own without added
+special tokens (as every backend does), and each assistant turn is its content
+followed by the template's end-of-turn token (`agentloop.llm.chat.end_of_turn`),
+tokenised on its own. These are not the tokens the model generated: the agent
+forces a `Thought:` prefix, cuts a stop string, strips whitespace, and may have
+stopped before the end-of-turn token. So `ReActAgent` records the log-probs of
+exactly these tokens (it scores `completion + end_of_turn` after the prompt with
+the generating backend, which tokenises the same way): a `PreferencePair`'s
+recorded sum is what this trainer would compute with the generating model.
+
+TRL's `DPOTrainer` scores one more token per turn, the "\n" the template puts
+after the end-of-turn token (it tokenises prompt + completion rendered whole),
+so its `ref_chosen_logps` are a different quantity (`trainers/files.py`).
 
 Only assistant turns are trained; environment/user turns between them are
 context (mask False), as are untrained assistant turns (Agent-R's bad prefix).
@@ -26,10 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentloop.llm.chat import render_prompt
+from agentloop.llm.chat import end_of_turn, render_prompt
 from agentloop.records import Message, PreferencePair
-
-_SENTINEL = "\x00agentloop-sentinel\x00"
 
 
 @dataclass(frozen=True)
@@ -55,23 +60,6 @@ class EncodedPairs:
     prompts: list[tuple[int, ...]]
     candidates: list[tuple[int, Continuation]]
     pairs: list[tuple[int, int]]
-
-
-def end_of_turn(tokenizer: Any) -> str:
-    """The text the chat template closes an assistant turn with, e.g. '<|im_end|>'.
-
-    Rendered from the template itself (a sentinel assistant message, then what
-    follows it up to the first whitespace), falling back to the EOS token when
-    the tokenizer has no chat template.
-    """
-    eos = tokenizer.eos_token or ""
-    if not getattr(tokenizer, "chat_template", None):
-        return eos
-    messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": _SENTINEL}]
-    text = tokenizer.apply_chat_template(messages, tokenize=False)
-    tail = text[text.index(_SENTINEL) + len(_SENTINEL):]
-    marker = tail.split()[0] if tail.strip() else ""
-    return marker or eos
 
 
 def _tokens(tokenizer: Any, text: str) -> list[int]:

@@ -5,26 +5,36 @@ preference dataset in JSON Lines: `prompt`/`chosen`/`rejected` as message
 lists (conversational) or strings (standard; a string prompt becomes one user
 message, a string answer one assistant message), or the implicit-prompt form
 where `chosen` and `rejected` are whole conversations sharing a prefix.
-`ref_chosen_logps`/`ref_rejected_logps` columns, when present, become the
-off-policy reference. Conversation files: our `revisions.jsonl`
+A TRL file's `ref_chosen_logps`/`ref_rejected_logps` columns are not read:
+TRL sums them over the completion, the end-of-turn token and the "\n" the
+chat template writes after it, one token more than this trainer scores, so
+they are not its reference; such pairs are scored before training by the
+model training starts from. Conversation files: our `revisions.jsonl`
 (`RevisionTrajectory`), or TRL's `{"messages": [...]}` where every assistant
 turn is trained.
+
+`train_from_file` takes its settings from a `RunConfig` (the same dotted keys
+as `agentloop run`: `trainer.dpo.lr=1e-5`, `trainer.reference=recompute`).
 
 Example:
     >>> pairs = load_pairs("runs/x/round-1/pairs.jsonl")
     >>> records = load_conversations("trl_sft.jsonl")
+    >>> train_from_file("pairs.jsonl", "ckpt", load_config(None, ["trainer.dpo.lr=1e-5"]))
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from agentloop.jsonl import JsonlError
 from agentloop.records import Message, PreferencePair, RevisionTrajectory
+
+if TYPE_CHECKING:  # agentloop.config imports the trainers' configs: no cycle at run time
+    from agentloop.config import RunConfig
 
 
 def _messages(value: Any, role: str) -> tuple[Message, ...]:
@@ -44,9 +54,7 @@ def _trl_pair(row: dict[str, Any]) -> PreferencePair:
                and full_chosen[shared] == full_rejected[shared]):
             shared += 1
         prompt, chosen, rejected = full_chosen[:shared], full_chosen[shared:], full_rejected[shared:]
-    return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected,
-                          chosen_logprob=row.get("ref_chosen_logps"),
-                          rejected_logprob=row.get("ref_rejected_logps"))
+    return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected)
 
 
 def _rows(path: Path):
@@ -87,33 +95,22 @@ def load_conversations(path: str | Path) -> list[RevisionTrajectory]:
     return records
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """`["lr=1e-5", "lora.r=16"]` -> `{"lr": 1e-5, "lora": {"r": 16}}` (values read as YAML)."""
-    import yaml
+def train_from_file(data: str | Path, output: str | Path, config: RunConfig, method: str | None = None,
+                    model: str | None = None):
+    """Train on the file `data` into `output` with the run config's `trainer` section; returns
+    the TrainResult.
 
-    settings: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} is not KEY=VALUE")
-        *parents, leaf = key.split(".")
-        node = settings
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
-    return settings
-
-
-def train_from_file(data: str | Path, output: str | Path, model: str = "default", method: str = "dpo",
-                    overrides: list[str] | None = None):
-    """Train `model` on the file `data` with `method` (dpo, ipo, simpo or sft); returns the TrainResult."""
-    from agentloop.trainers.config import DPOConfig, SFTConfig
-    from agentloop.trainers.dpo import train_dpo
+    `method`: "sft" (masked SFT, `trainer.sft`) or a preference loss "dpo", "ipo", "simpo"
+    (`trainer.dpo` with that loss; None: `trainer.dpo.loss`). Pairs follow
+    `trainer.reference`. `model`: None trains `llm.model`.
+    """
+    from agentloop.trainers.dpo import train_dpo, use_reference
     from agentloop.trainers.sft import train_sft
 
-    settings = parse_overrides(overrides or [])
+    model = model or config.llm.model
     if method == "sft":
-        return train_sft(model, load_conversations(data), SFTConfig(**settings), output)
-    if method in ("dpo", "ipo", "simpo"):
-        return train_dpo(model, load_pairs(data), DPOConfig(**{"loss": method, **settings}), output)
-    raise ValueError(f"method {method!r} is not one of dpo, ipo, simpo, sft")
+        return train_sft(model, load_conversations(data), config.trainer.sft, output)
+    if method not in (None, "dpo", "ipo", "simpo"):
+        raise ValueError(f"method {method!r} is not one of dpo, ipo, simpo, sft")
+    dpo = config.trainer.dpo if method is None else config.trainer.dpo.model_copy(update={"loss": method})
+    return train_dpo(model, use_reference(load_pairs(data), config.trainer.reference), dpo, output)

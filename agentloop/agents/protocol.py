@@ -2,9 +2,10 @@
 
 An agent sees an `AgentState` (the task, what happened so far, the current
 observation) and returns `Proposal`s: the generated text, the action parsed
-from it, and the token ids and log-probs of the generation (the off-policy
-reference for training). `prompt(state)` gives the chat messages the agent
-reads, which is also the prompt of the training data built from that state.
+from it, and the token ids and log-probs, under the generating policy, of the
+tokens the trainer scores for that text (the off-policy reference for training).
+`prompt(state)` gives the chat messages the agent reads, which is also the
+prompt of the training data built from that state.
 
 Example:
     >>> agent = ReActAgent(llm, system_prompt=env.system_prompt)
@@ -52,6 +53,12 @@ class Proposal:
     `action` is what goes to the environment; when nothing could be parsed it
     holds the text written as the action (after `Action:`; the environment then
     answers "invalid") and `parse_error` says what was wrong.
+
+    `token_ids`/`logprobs` cover exactly what training scores for this turn:
+    `completion` followed by the chat template's end-of-turn token, tokenised
+    after the prompt (`agentloop.trainers.encoding.encode_continuation`), each
+    token's log-prob under the policy that generated it. Empty when the agent
+    could not score them (the trainer then computes the reference itself).
     """
 
     completion: str

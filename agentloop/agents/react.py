@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from agentloop.agents.parsing import parse_action
 from agentloop.agents.protocol import AgentState, Proposal
 from agentloop.environments.codec import ActionCodec, BracketCodec
+from agentloop.llm.chat import end_of_turn
 from agentloop.llm.protocol import LLM, Sampling
 from agentloop.records import Message
 
@@ -58,8 +60,17 @@ class ReActAgent:
         response_prefix: text the assistant turn is started with before the
             model continues. "Thought:" keeps small models in the format: left
             alone they often echo the last observation instead of acting.
-            The completion (and so the training data) includes it; its tokens
-            carry no generation log-probs.
+            The completion (and so the training data) includes it.
+
+    Each proposal's `token_ids`/`logprobs` are those of exactly the tokens the
+    trainer scores for it (`agentloop.trainers.encoding`): the completion (with
+    the forced prefix, without the stop string) and the end-of-turn token, after
+    the prompt. The generated tokens differ from those (the prefix was never
+    sampled, the stop string is cut, generation may stop before the end of turn),
+    so `propose` scores `completion + end_of_turn` with the same backend in one
+    batched call: the recorded sums are then the off-policy DPO reference with no
+    reference forward at training time. A backend without a tokenizer (no end-of-turn
+    text known) records none, and training computes them.
     """
 
     def __init__(
@@ -107,15 +118,29 @@ class ReActAgent:
     ) -> list[list[Proposal]]:
         if not states:
             return []
-        prompts = [self.llm.render(self.prompt(s)) + self.response_prefix for s in states]
+        messages = [self.prompt(s) for s in states]
+        prompts = [self.llm.render(m) + self.response_prefix for m in messages]
         outputs = self.llm.generate(prompts, n=k, sampling=sampling or self.sampling)
-        return [[self._proposal(c.text, c.token_ids, c.logprobs) for c in completions]
-                for completions in outputs]
+        proposals = [[self._proposal(c.text) for c in completions] for completions in outputs]
+        return self._with_trained_logprobs(messages, proposals)
 
-    def _proposal(self, text: str, token_ids: tuple[int, ...], logprobs: tuple[float, ...]) -> Proposal:
+    def _with_trained_logprobs(self, messages: list[list[Message]],
+                               proposals: list[list[Proposal]]) -> list[list[Proposal]]:
+        """`proposals` with the token ids and log-probs of their trained tokens (one batched
+        `score` call; candidates of one state share its prompt's prefill)."""
+        tokenizer = getattr(self.llm, "tokenizer", None)
+        if tokenizer is None:
+            return proposals
+        eot = end_of_turn(tokenizer)
+        flat = [(m, p) for m, row in zip(messages, proposals) for p in row]
+        scores = iter(self.llm.score([m for m, _ in flat], [p.completion + eot for _, p in flat]))
+        return [[replace(p, token_ids=s.token_ids, logprobs=s.logprobs) for p, s in zip(row, scores)]
+                for row in proposals]
+
+    def _proposal(self, text: str) -> Proposal:
         completion = (self.response_prefix + text).split("\nObservation")[0].strip()
         parsed = parse_action(completion, codec=self.codec)
         # Unparsed: only what was written as the action goes to the environment (which
         # answers "invalid"), never the thought.
         action = parsed.action if parsed.action is not None else parsed.written
-        return Proposal(completion, action, token_ids, logprobs, parsed.error)
+        return Proposal(completion, action, parse_error=parsed.error)

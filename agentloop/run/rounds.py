@@ -213,7 +213,7 @@ def build_phase(session: Session, round: int) -> None:
 def train_phase(session: Session, round: int) -> None:
     """SFT on revisions + best trajectories, then DPO on the step pairs; each stage
     trains into `X.partial` (resumable by step) and is renamed when finished."""
-    from agentloop.trainers.dpo import train_dpo
+    from agentloop.trainers.dpo import train_dpo, use_reference
     from agentloop.trainers.sft import train_sft
 
     run, config = session.run, session.config
@@ -225,9 +225,7 @@ def train_phase(session: Session, round: int) -> None:
     model = run.model_of(round - 1)
     sft_data = read_jsonl(out / "revisions.jsonl", RevisionTrajectory) + \
         read_jsonl(out / "best.jsonl", RevisionTrajectory)
-    pairs = read_jsonl(out / "pairs.jsonl", PreferencePair)
-    if config.trainer.reference == "recompute":
-        pairs = [p.model_copy(update={"chosen_logprob": None, "rejected_logprob": None}) for p in pairs]
+    pairs = use_reference(read_jsonl(out / "pairs.jsonl", PreferencePair), config.trainer.reference)
     session.release()  # one GPU holds either the engine or the trainer, not both
     stages = [(name, train, data, cfg) for name, train, data, cfg in (
         ("sft", train_sft, sft_data, config.trainer.sft), ("dpo", train_dpo, pairs, config.trainer.dpo)) if data]
