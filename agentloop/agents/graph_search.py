@@ -136,7 +136,9 @@ class GraphEnv:
             if now.done and taken:
                 last = taken[-1]
                 info["success"] = bool(last.info.get("success", last.terminated and last.reward >= 1.0))
-        return StepResult(now.observation, reward, now.done, False, info)
+        # The shop cut the episode off (its step limit): truncated, as the env said.
+        cut = now.done and self._env is not None and bool(self._env.steps) and self._env.steps[-1][2].truncated
+        return StepResult(now.observation, reward, now.done and not cut, cut, info)
 
     @property
     def reward_range(self) -> tuple[float, float]:

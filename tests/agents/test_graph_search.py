@@ -120,3 +120,12 @@ def test_mcts_over_a_graph_builds_a_tree_of_the_graphs_own_prompts(llm):
     pairs = step_pairs(trees, agent.prompt)
     for pair in pairs:
         assert pair.prompt[-1].role == "user"
+
+
+def test_the_env_cutting_the_episode_off_is_a_truncation():
+    env = GraphEnv(think_then_move(AgentloopChatModel(llm=None)), lambda: MazeEnv(size=5, max_steps=1))
+    env.reset(env.tasks("train")[0])
+    env.step("p")
+    env.step("q")
+    result = env.step("move[right]")  # one valid move, not the goal: the maze's step limit
+    assert result.truncated and not result.terminated and result.info["success"] is False
