@@ -27,6 +27,7 @@ from agentloop.search.tree import Tree
 
 from agentloop.agents.critic import Critic
 from agentloop.agents.protocol import Agent
+from agentloop.progress import Bar, progress_bar
 from agentloop.records import Trajectory
 
 
@@ -49,13 +50,18 @@ def solve_tasks(env_factory: Callable[[], Environment], tasks: Sequence[Task], a
                          "value_source='critic' (default for evaluation) or 'oracle'")
     batch = batch or max(len(tasks), 1)
     results: list[SolveResult] = []
+    bar = progress_bar(total=len(tasks), desc="act with search", unit="tasks")
+    successes: list[bool] = []
     for start in range(0, len(tasks), batch):
-        results += _solve_group(env_factory, tasks[start:start + batch], agent, critic, config)
+        results += _solve_group(env_factory, tasks[start:start + batch], agent, critic, config,
+                                bar, successes)
+    bar.close()
     return results
 
 
 def _solve_group(env_factory: Callable[[], Environment], tasks: Sequence[Task], agent: Agent,
-                 critic: Critic | None, config: SearchConfig) -> list[SolveResult]:
+                 critic: Critic | None, config: SearchConfig, bar: Bar,
+                 successes: list[bool]) -> list[SolveResult]:
     search = MCTS(agent, critic, config)
     cursors = [search.start(env_factory(), task) for task in tasks]
     current = [c.tree.root for c in cursors]
@@ -64,7 +70,11 @@ def _solve_group(env_factory: Callable[[], Environment], tasks: Sequence[Task], 
         search.run([cursors[i] for i in active], [current[i] for i in active], config.simulations)
         for i in active:
             current[i] = choose(cursors[i].tree, current[i])
-        active = [i for i in active if not cursors[i].tree.node(current[i])["done"]]
+        ended = [i for i in active if cursors[i].tree.node(current[i])["done"]]
+        active = [i for i in active if i not in ended]
+        successes += [trajectory(cursors[i].tree, current[i]).success for i in ended]
+        bar.update(len(ended))
+        bar.set_postfix(success=f"{sum(successes)}/{len(successes)}")
     setting = "mcts-oracle" if config.value_source == "oracle" else "mcts"
     return [SolveResult(trajectory(c.tree, node), c.tree, setting)
             for c, node in zip(cursors, current)]

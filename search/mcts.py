@@ -39,6 +39,7 @@ from agentloop.search.tree import Tree
 
 from agentloop.agents.critic import Critic
 from agentloop.agents.protocol import Agent, Proposal, invalid_turn
+from agentloop.progress import progress_bar
 
 
 class MCTS:
@@ -79,11 +80,14 @@ class MCTS:
 
     def run(self, cursors: Sequence[Cursor], starts: Sequence[str], simulations: int) -> None:
         """`simulations` waves; simulations of tree i start at node `starts[i]`."""
-        from tqdm.auto import tqdm
-
-        for _ in tqdm(range(simulations), desc=f"search x{len(cursors)} trees", unit="wave",
-                      disable=not self.progress):
+        bar = progress_bar(total=simulations, desc=f"search x{len(cursors)} trees", unit="waves",
+                           enabled=self.progress)
+        for _ in range(simulations):
             self.wave(cursors, starts)
+            bar.update(1)
+            if self.config.value_source == "reward":  # at inference the reward is not what we watch
+                bar.set_postfix(solved=f"{sum(c.tree.solved() for c in cursors)}/{len(cursors)}")
+        bar.close()
 
     def wave(self, cursors: Sequence[Cursor], starts: Sequence[str]) -> None:
         """One simulation of every tree, LLM calls batched across trees."""

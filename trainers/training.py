@@ -33,6 +33,7 @@ from torch import Tensor
 
 from agentloop.atomic import write_json_atomic
 from agentloop.llm.device import pick_device
+from agentloop.progress import progress_bar
 
 LOG_FILE = "train_log.jsonl"
 RESULT_FILE = "train_result.json"
@@ -155,10 +156,10 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
     if start == 0:
         seed_everything(config.seed)
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=start, disable=not (config.progress and parallel.is_main), desc="train",
-               unit="step")
+    # "sft" or "dpo" (the config's class says which trainer this is), "train" for a plain TrainConfig
+    name = type(config).__name__.removesuffix("Config").lower()
+    bar = progress_bar(total=total, initial=start, enabled=config.progress and parallel.is_main, desc=name,
+                       unit="steps")
     model.train()
     with log_path.open("a", encoding="utf-8") if parallel.is_main else open(os.devnull, "w") as log_file:
         for step in range(start + 1, total + 1):

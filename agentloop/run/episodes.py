@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from agentloop.agents.protocol import Agent, AgentState, Proposal, invalid_turn
 from agentloop.environments.protocol import Environment, Task, reward_range, succeeded, try_snapshot
 from agentloop.jsonl import JsonlWriter, read_jsonl
 from agentloop.llm.protocol import Sampling
+from agentloop.progress import progress_bar
 from agentloop.records import Message, Provenance, Step, Trajectory
 
 
@@ -38,11 +37,11 @@ from agentloop.records import Message, Provenance, Step, Trajectory
 class _Episode:
     task: Task
     state: AgentState
-    """The env's snapshot after the last step; None: the env has none (replay)."""
     env_state: Any
+    """The env's snapshot after the last step; None: the env has none (replay)."""
     steps: list[Step] = field(default_factory=list)
-    success: bool = False
     reward: float = 0.0
+    success: bool = False
     terminated: bool = False
     truncated: bool = False
 
@@ -87,16 +86,18 @@ def run_episodes(
         output: JSONL file; finished trajectories are appended as they end and
             tasks already in it are not played again.
         provenance: run/round recorded on every trajectory.
+        progress: show a bar of episodes done and success so far
+            (`agentloop.progress`: tqdm, or the display of `agentloop run`).
     """
     provenance = provenance or Provenance()
     done: dict[str, Trajectory] = {}
     if output is not None and Path(output).exists():
         done = {t.task_id: t for t in read_jsonl(output, Trajectory)}
     pending = [t for t in tasks if t.id not in done]
-    writer = JsonlWriter(output) if output is not None else None
     span = reward_range(env)
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="episodes",
-               unit="ep", disable=not progress)
+    writer = JsonlWriter(output) if output is not None else None
+    bar = progress_bar(total=len(tasks), initial=len(tasks) - len(pending), desc="episodes",
+                       unit="ep", enabled=progress)
     live: list[_Episode] = []
     try:
         while pending or live:
@@ -114,6 +115,7 @@ def run_episodes(
                     if writer:
                         writer.write(trajectory)
                     bar.update(1)
+                    bar.set_postfix(success=f"{sum(t.success for t in done.values())}/{len(done)}")
                 else:
                     still.append(episode)
             live = still

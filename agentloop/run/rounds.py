@@ -27,8 +27,10 @@ from agentloop.environments.protocol import Environment, Task
 from agentloop.jsonl import read_jsonl, write_jsonl
 from agentloop.llm.model_path import resolve_model
 from agentloop.llm.protocol import LLM
+from agentloop.progress import progress_bar
 from agentloop.records import PreferencePair, Provenance, RevisionTrajectory
 from agentloop.run import distributed
+from agentloop.run.console import NoDisplay, PhaseDisplay, summarize
 from agentloop.run.evaluate import evaluate_greedy, evaluate_mcts
 from agentloop.run.from_config import (
     agent_sampling,
@@ -52,10 +54,12 @@ from agentloop.search.best import trajectories as tree_trajectories
 
 
 class Session:
-    """What the phases share: config, run directory, environment and the live model."""
+    """What the phases share: config, run directory, environment, the live model and
+    the display that shows each phase (`agentloop.run.console`)."""
 
-    def __init__(self, config: RunConfig, run: RunDir):
+    def __init__(self, config: RunConfig, run: RunDir, display: PhaseDisplay | None = None):
         self.config, self.run = config, run
+        self.display: PhaseDisplay = display or NoDisplay()
         self.env: Environment = build_env(config.env, config.agent)
         self.all_train_tasks: list[Task] = list(self.env.tasks("train"))
         loop = config.loop
@@ -77,12 +81,15 @@ class Session:
             return self.cluster.llm(model)
         if self._llm is not None and self._model == model:
             return self._llm
+        loading = progress_bar(total=1, desc="load model", unit="")  # a vLLM engine takes a minute
         if self._llm is not None and hasattr(self._llm, "load_weights"):
             self._llm.load_weights(model)
         else:
             close_llm(self._llm)
             self._llm = build_llm(self.config.llm, model)
         self._model = model
+        loading.update(1)
+        loading.close()
         return self._llm
 
     def release(self) -> None:
@@ -117,11 +124,11 @@ class Session:
         return build_env(self.config.env, self.config.agent)
 
 
-def run_rounds(config: RunConfig, allow_changed: bool = False) -> RunDir:
-    """Run (or resume) every round of `config`; return the run directory."""
+def run_rounds(config: RunConfig, allow_changed: bool = False, display: PhaseDisplay | None = None) -> RunDir:
+    """Run (or resume) every round of `config`, each phase shown on `display`; return the run directory."""
     config.check_trainable()  # before the run directory is made
     run = RunDir.open(config, allow_changed)
-    session = Session(config, run)
+    session = Session(config, run, display)
     if run.model_of(0) is None:
         run.set_model(0, str(resolve_model(config.llm.model)))
     try:
@@ -135,6 +142,18 @@ def run_rounds(config: RunConfig, allow_changed: bool = False) -> RunDir:
         session.close()  # vLLM's engine processes must not outlive the run
     write_report(run.root)
     return run
+
+
+def _begin(session: Session, round: int, name: str) -> float:
+    """A phase starts: shown on the display; returns its start time."""
+    session.display.start(f"round {round} · {name}")
+    return time.time()
+
+
+def _done(session: Session, phase: str, metrics: list[dict]) -> None:
+    """A phase is over: recorded in the run directory (its last write), then shown."""
+    session.run.mark_done(phase, metrics)
+    session.display.finish(summarize(metrics))
 
 
 def _metric(round: int, phase: str, started: float, **facts) -> dict:
@@ -152,7 +171,7 @@ def collect_phase(session: Session, round: int) -> None:
     phase = f"round-{round}/collect"
     if run.done(phase):
         return
-    started = time.time()
+    started = _begin(session, round, "collect")
     llm = session.llm(run.model_of(round - 1))
     env = session.env
     agent, critic = build_agent(config.agent, llm, env), build_critic(config.critic, llm)
@@ -175,7 +194,7 @@ def collect_phase(session: Session, round: int) -> None:
     write_jsonl(run.round_dir(round) / "trajectories.jsonl", trajectories)
     run.commit(trees_dir)
     solved = sum(tree.solved() for tree in trees)  # as `agentloop search` counts
-    run.mark_done(phase, [_metric(
+    _done(session, phase, [_metric(
         round, "collect", started, trees=len(trees), tasks_solved_in_search=solved,
         solved_rate=round_(solved / max(1, len(trees))),
         mean_tree_nodes=round_(sum(t.graph.number_of_nodes() for t in trees) / max(1, len(trees))))])
@@ -187,7 +206,7 @@ def build_phase(session: Session, round: int) -> None:
     phase = f"round-{round}/build"
     if run.done(phase):
         return
-    started = time.time()
+    started = _begin(session, round, "build")
     trees = load_trees(run.round_dir(round) / "trees")
     # The prompt needs no model; only the Agent-R judge does (a resumed run starts no engine for it).
     llm = session.llm(run.model_of(round - 1)) if "revisions" in config.loop.data else None
@@ -206,7 +225,7 @@ def build_phase(session: Session, round: int) -> None:
     write_jsonl(out / "pairs.jsonl", pairs)
     write_jsonl(out / "revisions.jsonl", revisions)
     write_jsonl(out / "best.jsonl", best)
-    run.mark_done(phase, [_metric(round, "build", started, pairs=len(pairs), revisions=len(revisions),
+    _done(session, phase, [_metric(round, "build", started, pairs=len(pairs), revisions=len(revisions),
                                   best=len(best))])
 
 
@@ -220,7 +239,7 @@ def train_phase(session: Session, round: int) -> None:
     phase = f"round-{round}/train"
     if run.done(phase):
         return
-    started = time.time()
+    started = _begin(session, round, "train")
     out = run.round_dir(round)
     model = run.model_of(round - 1)
     sft_data = read_jsonl(out / "revisions.jsonl", RevisionTrajectory) + \
@@ -237,7 +256,7 @@ def train_phase(session: Session, round: int) -> None:
                                                     out / f"train-{name}.jsonl", run)
     _free_cuda_cache()  # the engine wakes into the memory the trainer's allocator still caches
     run.set_model(round, model)
-    run.mark_done(phase, [_metric(round, "train", started, sft_examples=len(sft_data), dpo_pairs=len(pairs),
+    _done(session, phase, [_metric(round, "train", started, sft_examples=len(sft_data), dpo_pairs=len(pairs),
                                   **facts)])
 
 
@@ -272,7 +291,7 @@ def evaluate_phase(session: Session, round: int) -> None:
     out = run.round_dir(round)
     if run.done(phase):
         return
-    started = time.time()
+    started = _begin(session, round, "evaluate")
     llm = session.llm(run.model_of(round))
     agent = build_agent(config.agent, llm, session.env)
     provenance = Provenance(run=config.loop.name, round=round)
@@ -294,5 +313,5 @@ def evaluate_phase(session: Session, round: int) -> None:
                                           build_critic(config.critic, llm), search, provenance))
     write_atomic(out / "eval.json", json.dumps({r.setting: r.model_dump(mode="json") for r in results},
                                               indent=2))
-    run.mark_done(phase, [_metric(round, f"evaluate-{item.setting}", started,
+    _done(session, phase, [_metric(round, f"evaluate-{item.setting}", started,
                                   **item.model_dump(mode="json", exclude={"provenance"})) for item in results])
