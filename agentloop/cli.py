@@ -50,10 +50,13 @@ def _quiet_console(log: Path, verbose: bool) -> Iterator:
     from agentloop.run.logs import logs_to
 
     try:
-        with logs_to(log, echo=verbose) as terminal, \
-                RunDisplay(Console(file=terminal, width=None if terminal.isatty() else 120)) as display:
-            # (a file or pipe gets full rows; a terminal, its own width)
-            yield display
+        with logs_to(log, echo=verbose) as terminal:
+            # A file or pipe gets full rows, a terminal its own width. Beside --verbose's log
+            # lines a redrawn display would overwrite them: each phase is then printed once, at its end.
+            console = Console(file=terminal, width=None if terminal.isatty() else 120,
+                              force_interactive=False if verbose else None)
+            with RunDisplay(console) as display:
+                yield display
     except typer.Exit:
         raise
     except Exception:
@@ -300,10 +303,12 @@ def build(
     alpha: float = typer.Option(0.5, help="Revisions: a good leaf's return reaches alpha."),
     beta: float = typer.Option(0.2, help="Revisions: a bad leaf is at least beta below its good one."),
     min_reward: float = typer.Option(1.0, help="Best: smallest return of a kept trajectory (1.0: the top)."),
+    verbose: bool = typer.Option(False, "--verbose", help=VERBOSE_HELP),
 ) -> None:
     """Turn search trees into training data: step-level pairs (Agent Q, TRL conversational
     preference JSONL), revision trajectories (Agent-R; the model judges the bad steps) and
-    best trajectories (SFT).
+    best trajectories (SFT). Only revisions start a model; its engine and library logs go
+    to OUTPUT/logs/engine.log (--verbose: to the console too).
 
     Example: `agentloop build runs/s/trees examples/default.yaml -o runs/s/data --data pairs,best`
     """
@@ -313,6 +318,7 @@ def build(
     from agentloop.jsonl import write_jsonl
     from agentloop.environments.codec import codec_of
     from agentloop.run.from_config import build_agent, build_env, build_llm, close_llm, revision_prompt
+    from agentloop.run.logs import LOG_NAME
     from agentloop.search import (
         PairConfig,
         RevisionConfig,
@@ -327,10 +333,8 @@ def build(
         raise typer.BadParameter(f"{data!r}: use pairs, revisions and/or best", param_hint="--data")
     run_config = _load_config(config, overrides)
     loaded = load_trees(trees)
-    # The prompt needs no model; only the Agent-R judge does.
-    llm = build_llm(run_config.llm) if "revisions" in kinds else None
     env = build_env(run_config.env, run_config.agent)
-    agent = build_agent(run_config.agent, llm, env)
+    agent = build_agent(run_config.agent, None, env)  # the prompt needs no model; only the Agent-R judge does
     imitable = run_config.build.imitable_with(codec_of(env))
     out = Path(output)
     if "pairs" in kinds:
@@ -338,14 +342,20 @@ def build(
                            imitable=imitable)
         typer.echo(f"{len(pairs)} pairs -> {write_jsonl(out / 'pairs.jsonl', pairs)}")
     if "revisions" in kinds:
-        try:
-            whole = revision_prompt(run_config.agent, run_config.search.max_depth, env)
-            revisions = revision_trajectories(loaded, whole, build_critic(run_config.critic, llm),
-                                              RevisionConfig(alpha=alpha, beta=beta),
-                                              imitable=imitable)
-        finally:
-            close_llm(llm)
-        typer.echo(f"{len(revisions)} revisions -> {write_jsonl(out / 'revisions.jsonl', revisions)}")
+        log = out / "logs" / LOG_NAME
+        with _quiet_console(log, verbose) as display:
+            display.start("build · revisions (the model judges the bad steps)")
+            llm = build_llm(run_config.llm)
+            try:
+                whole = revision_prompt(run_config.agent, run_config.search.max_depth, env)
+                revisions = revision_trajectories(loaded, whole, build_critic(run_config.critic, llm),
+                                                  RevisionConfig(alpha=alpha, beta=beta),
+                                                  imitable=imitable)
+            finally:
+                close_llm(llm)
+            display.finish(f"{len(revisions)} revisions")
+        typer.echo(f"{len(revisions)} revisions -> {write_jsonl(out / 'revisions.jsonl', revisions)} "
+                   f"(engine and library logs: {log})")
     if "best" in kinds:
         best = best_trajectories(loaded, agent.prompt, min_reward=min_reward,
                                  imitable=imitable)
