@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +122,16 @@ def completion_choice(
     return choice
 
 
-def chat_choice(index: int, completion: Completion, request: ChatRequest, tokens: Tokens) -> dict[str, Any]:
+def tool_call_entries(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Calls read from a reply (`{name, arguments}`) in OpenAI's `tool_calls` shape."""
+    return [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}} for c in calls]
+
+
+def chat_choice(index: int, completion: Completion, request: ChatRequest, tokens: Tokens,
+                tool_calls: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """One `/v1/chat/completions` choice; with `tool_calls` (read from the reply), the
+    message carries them, its content is null and `finish_reason` is "tool_calls"."""
     text, stop_reason = visible_text(completion, request.stop_strings(), request.include_stop_str_in_output)
     logprobs = None
     if request.logprobs:
@@ -130,11 +141,14 @@ def chat_choice(index: int, completion: Completion, request: ChatRequest, tokens
             entry = {"token": string, "logprob": logprob(value), "bytes": list(string.encode())}
             content.append({**entry, "top_logprobs": []})
         logprobs = {"content": content}
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if tool_calls:
+        message = {"role": "assistant", "content": None, "tool_calls": tool_call_entries(tool_calls)}
     choice: dict[str, Any] = {
         "index": index,
-        "message": {"role": "assistant", "content": text},
+        "message": message,
         "logprobs": logprobs,
-        "finish_reason": completion.finish_reason,
+        "finish_reason": "tool_calls" if tool_calls else completion.finish_reason,
         "stop_reason": stop_reason,
     }
     if request.return_token_ids:

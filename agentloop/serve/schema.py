@@ -11,7 +11,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -99,23 +100,87 @@ class _TextPart(BaseModel):
     text: str
 
 
+class _FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    arguments: str
+    """The arguments as a JSON object in a string, as OpenAI sends them."""
+
+
+class _ToolCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    type: Literal["function"] = "function"
+    function: _FunctionCall
+
+
+class _Function(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[A-Za-z_][\w.-]{0,63}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    """A JSON schema of the arguments."""
+
+
+class ToolSpec(BaseModel):
+    """One entry of `tools`: an OpenAI function tool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: _Function
+
+
+class _NamedChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: dict[str, str]
+
+
 class ChatMessage(BaseModel):
-    """One message of a chat request; content is a string or a list of text parts."""
+    """One message of a chat request; content is a string or a list of text parts.
+
+    An assistant message may carry `tool_calls`; a `tool` message answers one of them
+    (`tool_call_id`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     role: str
     content: str | list[_TextPart] | None = None
     name: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content or ())
 
     def as_message(self) -> Message:
         if self.role not in ("system", "user", "assistant"):
             raise RequestError(f"message role {self.role!r} is not supported (system, user or assistant)")
-        if isinstance(self.content, str):
-            content = self.content
-        else:
-            content = "".join(part.text for part in self.content or ())
-        return Message(role=self.role, content=content)
+        return Message(role=self.role, content=self.text())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message as the tool rendering reads it (`agentloop.serve.tools`): calls
+        with their arguments decoded."""
+        if self.role not in ("system", "user", "assistant", "tool"):
+            raise RequestError(f"message role {self.role!r} is not supported (system, user, assistant or tool)")
+        calls = None
+        if self.tool_calls:
+            calls = []
+            for call in self.tool_calls:
+                try:
+                    arguments = json.loads(call.function.arguments or "{}")
+                except json.JSONDecodeError:
+                    raise RequestError(f"tool call {call.id!r}: arguments are not JSON") from None
+                calls.append({"id": call.id, "name": call.function.name, "arguments": arguments})
+        return {"role": self.role, "content": self.text(), "name": self.name, "tool_calls": calls,
+                "tool_call_id": self.tool_call_id}
 
 
 class ChatRequest(_Request):
@@ -132,5 +197,30 @@ class ChatRequest(_Request):
     def max_new_tokens(self) -> int:
         return self.max_completion_tokens or self.max_tokens or DEFAULT_CHAT_MAX_TOKENS
 
+    tools: list[ToolSpec] | None = None
+    """OpenAI function tools the model may call (`agentloop.serve.tools`)."""
+    tool_choice: Literal["none", "auto", "required"] | _NamedChoice | None = None
+    """"auto" (the default with tools), "none", "required" or `{"type": "function",
+    "function": {"name": ...}}`."""
+    parallel_tool_calls: bool = True
+    """False keeps only the first call of a reply."""
+
     def agentloop_messages(self) -> tuple[Message, ...]:
         return tuple(m.as_message() for m in self.messages)
+
+    def uses_tools(self) -> bool:
+        """Whether the request needs the tool path (tools offered or tool messages in the chat)."""
+        return bool(self.tools) or any(m.role == "tool" or m.tool_calls for m in self.messages)
+
+    def choice(self) -> str:
+        """"none", "auto", "required" or the name of the function the model must call."""
+        if not self.tools:
+            if self.tool_choice not in (None, "none"):
+                raise RequestError("tool_choice needs tools")
+            return "none"
+        if self.tool_choice is None or isinstance(self.tool_choice, str):
+            return self.tool_choice or "auto"
+        name = self.tool_choice.function.get("name")
+        if name not in {t.function.name for t in self.tools}:
+            raise RequestError(f"tool_choice names {name!r}, which is not in tools")
+        return name

@@ -21,6 +21,10 @@ Behaviour worth knowing, beyond the OpenAI API:
   string; by default it is cut off, as OpenAI does), `return_tokens_as_token_ids`
   (tokens read "token_id:<id>") and `return_token_ids` (choices carry
   `token_ids`, echoed prompts `prompt_token_ids`).
+- Tools: `tools`, `tool_choice`, `tool` messages and assistant `tool_calls`
+  are accepted and replies are read back as `tool_calls`
+  (`agentloop.serve.tools`: the tokenizer's tool-aware template where it has
+  one, else a plain-text tool list with a JSON call format).
 - Bad requests get a 400 with an OpenAI-style `{"error": {"message": ...}}`.
 - Rollouts: chat calls made under `/rollouts/<id>/v1/...` or with an
   `X-Rollout-Id` header are recorded under that id, with their token ids and
@@ -51,7 +55,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from agentloop.llm.protocol import LLM, Completion, Sampling
+from agentloop.llm.protocol import LLM, Completion, Prompt, Sampling
+from agentloop.records import Message
 from agentloop.serve.batcher import Batcher
 from agentloop.serve.response import (
     Echo,
@@ -63,6 +68,13 @@ from agentloop.serve.response import (
 )
 from agentloop.serve.rollouts import RolloutLog
 from agentloop.serve.schema import ChatRequest, CompletionRequest, RequestError
+from agentloop.serve.tools import (
+    plain_messages,
+    read_tool_calls,
+    template_knows_tools,
+    template_prompt,
+    tool_list_text,
+)
 
 
 def _head(tokenizer: Any | None, text: str) -> str:
@@ -109,6 +121,25 @@ def _sampling(request: CompletionRequest | ChatRequest, max_tokens: int) -> Samp
         )
     except ValidationError as error:
         raise RequestError(str(error)) from None
+
+
+def _chat_prompt(request: ChatRequest, tokenizer: Any | None) -> tuple[tuple[Message, ...], Prompt, set[str]]:
+    """The chat as agentloop messages (what a rollout records), the prompt the model
+    reads (those messages, or the text of a tool-aware chat template) and the names
+    of the tools whose calls are read from the reply (empty: read none)."""
+    if not request.uses_tools():
+        messages = request.agentloop_messages()
+        return messages, messages, set()
+    choice = request.choice()
+    tools = [t.model_dump(exclude_none=True) for t in request.tools or ()] if choice != "none" else []
+    offered = {t["function"]["name"] for t in tools}
+    if choice not in ("auto", "required", "none"):
+        offered = {choice}
+    dicts = [m.as_dict() for m in request.messages]
+    messages = plain_messages(dicts, tool_list_text(tools, choice) if tools else None)
+    if template_knows_tools(tokenizer):
+        return messages, template_prompt(tokenizer, dicts, tools), offered
+    return messages, messages, offered
 
 
 def create_app(
@@ -208,14 +239,18 @@ def create_app(
 
     async def chat(request: ChatRequest, rollout: str | None) -> dict[str, Any]:
         check_model(request.model)
-        messages = request.agentloop_messages()
+        messages, prompt, offered = _chat_prompt(request, tokenizer)
         tokens = Tokens(tokenizer, request.return_tokens_as_token_ids)
         sampling = _sampling(request, request.max_new_tokens())
-        completions = (await batcher.generate([messages], request.n, sampling))[0]
+        completions = (await batcher.generate([prompt], request.n, sampling))[0]
         if rollout is not None:
             rollouts.record(rollout, messages, completions)
-        choices = [chat_choice(j, c, request, tokens) for j, c in enumerate(completions)]
-        prompt_tokens = tokens.count(llm.render(messages))
+        choices = []
+        for j, completion in enumerate(completions):
+            calls = read_tool_calls(completion.text, offered) if offered else []
+            calls = calls if request.parallel_tool_calls else calls[:1]
+            choices.append(chat_choice(j, completion, request, tokens, calls))
+        prompt_tokens = tokens.count(llm.render(prompt))
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",

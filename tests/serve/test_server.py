@@ -151,7 +151,7 @@ def test_chat_accepts_text_parts_and_max_completion_tokens(http):
         ("/completions", {"prompt": "x", "model": "gpt-4"}, 404, "gpt-4"),
         ("/completions", {}, 400, "prompt"),
         ("/chat/completions", {"messages": []}, 400, "messages"),
-        ("/chat/completions", {"messages": [{"role": "tool", "content": "x"}]}, 400, "role"),
+        ("/chat/completions", {"messages": [{"role": "function", "content": "x"}]}, 400, "role"),
         ("/chat/completions", {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, 400,
          "max_tokens"),
     ],
