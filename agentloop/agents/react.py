@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from agentloop.agents.parsing import parse_action
 from agentloop.agents.protocol import AgentState, Proposal
-from agentloop.environments.codec import ActionCodec, BracketCodec
+from agentloop.environments.codec import ActionCodec, BracketCodec, codec_of
 from agentloop.llm.chat import end_of_turn
 from agentloop.llm.protocol import LLM, Sampling
 from agentloop.records import Message
@@ -33,6 +33,12 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 DEFAULT_SAMPLING = Sampling(temperature=1.0, top_p=0.95, max_new_tokens=64, stop=("\nObservation",))
 _VERB = re.compile(r"^\s*([A-Za-z_]\w*)\s*\[")
+
+
+def system_prompt_of(env: object) -> str:
+    """The env's `system_prompt`, else the default one naming the env's action syntax."""
+    prompt = getattr(env, "system_prompt", None)
+    return prompt if prompt else f"{DEFAULT_SYSTEM_PROMPT} Actions are written {codec_of(env).syntax}."
 
 
 def verbs_of(actions: Sequence[str]) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 from agentloop.agents.parsing import parse_action
 from agentloop.agents.protocol import AgentState, Proposal
-from agentloop.agents.react import DEFAULT_SYSTEM_PROMPT, ReActAgent
+from agentloop.agents.react import ReActAgent, system_prompt_of
 from agentloop.environments.codec import codec_of
 from agentloop.environments.protocol import Environment, Task
 from agentloop.llm.protocol import Sampling
@@ -58,7 +58,7 @@ class RandomAgent:
         for split in splits:
             for task in env.tasks(split):
                 self.tasks.setdefault(task.instruction, task)
-        self._react = ReActAgent(None, system_prompt=getattr(env, "system_prompt", DEFAULT_SYSTEM_PROMPT),
+        self._react = ReActAgent(None, system_prompt=system_prompt_of(env),
                                  demonstration=getattr(env, "demonstration", ()), codec=self.codec)
 
     def available(self, state: AgentState) -> list[str]:

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from agentloop.agents.protocol import Agent
-from agentloop.agents.react import DEFAULT_SYSTEM_PROMPT, ReActAgent
+from agentloop.agents.react import ReActAgent, system_prompt_of
 from agentloop.config import (
     AgentConfig,
     ConfigError,
@@ -113,7 +113,7 @@ def build_agent(config: AgentConfig, llm: LLM, env: Environment) -> Agent:
         from agentloop.agents.graph_search import GraphAgent
 
         return GraphAgent(llm, sampling=agent_sampling(config))
-    return ReActAgent(llm, system_prompt=getattr(env, "system_prompt", DEFAULT_SYSTEM_PROMPT),
+    return ReActAgent(llm, system_prompt=system_prompt_of(env),
                       demonstration=getattr(env, "demonstration", ()), codec=codec_of(env),
                       max_history=config.max_history, sampling=agent_sampling(config))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agentloop.agents.parsing import parse_action, well_formed
-from agentloop.agents.react import ReActAgent
+from agentloop.agents.react import ReActAgent, system_prompt_of
 from agentloop.agents.protocol import AgentState
 from agentloop.config import BuildConfig
 from agentloop.environments.codec import BracketCodec, RegexCodec, codec_of
@@ -77,3 +77,11 @@ def test_react_agent_sends_the_parsed_action_or_only_the_text_after_action():
     assert good.action == "get 1 oak log" and good.parse_error is None
     assert unparsed.action == "trade wood" and "get|craft" in unparsed.parse_error  # not the thought
     assert unlabelled.action == "Thought: I do not know." and unlabelled.parse_error is not None
+
+
+def test_an_env_without_a_system_prompt_gets_the_default_naming_its_syntax():
+    class Native:
+        action_codec = CRAFT
+
+    assert system_prompt_of(Native()).endswith("Actions are written get|craft <n> <item>.")
+    assert system_prompt_of(MazeEnv()) == MazeEnv.system_prompt
