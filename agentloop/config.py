@@ -256,6 +256,9 @@ class ScaleConfig(Section):
     gpus_per_engine: float = Field(0.0, ge=0.0, le=64.0)
     """GPUs reserved per engine actor (0 on CPU); with tensor parallelism set it to
     `tensor_parallel_size`."""
+    cpus_per_engine: float = Field(1.0, ge=0.0, le=1024.0)
+    """CPUs reserved per engine actor (Ray keeps an actor's CPUs for its lifetime, so
+    `engines` x this must fit the cluster; 0 lets stand-in engines share CPUs)."""
     tensor_parallel_size: int = Field(1, gt=0, le=64)
     """GPUs one engine shards its model over (vLLM tensor parallelism); above 1 the engine's
     GPUs are reserved as a placement group of one-GPU bundles on one node."""

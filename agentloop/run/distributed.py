@@ -94,7 +94,7 @@ class Cluster:
     def _engine_options(self) -> dict[str, Any]:
         scale = self.scale
         if scale.tensor_parallel_size == 1:
-            return {"num_gpus": scale.gpus_per_engine}
+            return {"num_gpus": scale.gpus_per_engine, "num_cpus": scale.cpus_per_engine}
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -103,7 +103,7 @@ class Cluster:
         group = placement_group([{"GPU": 1, "CPU": 1}] * scale.tensor_parallel_size, strategy="STRICT_PACK")
         self._ray().get(group.ready())
         self._groups.append(group)
-        return {"num_gpus": 0, "scheduling_strategy": PlacementGroupSchedulingStrategy(
+        return {"num_gpus": 0, "num_cpus": 0, "scheduling_strategy": PlacementGroupSchedulingStrategy(
             placement_group=group, placement_group_capture_child_tasks=True)}
 
     def load(self, model: str) -> None:

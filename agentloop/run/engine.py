@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from agentloop.llm.chat import render_prompt
 from agentloop.llm.protocol import LLM, Completion, Prompt, Sampling, Score
 from agentloop.run.from_config import close_llm
 from agentloop.serve.batcher import Batcher
@@ -72,6 +73,13 @@ class Engine:
             raise RuntimeError("the engine was released; load() a model first")
         return [self.llm.render(p) for p in prompts]
 
+    async def tokenizer(self):
+        """The tokenizer `render` applies when the backend renders with agentloop's
+        `render_prompt` (transformers, vLLM), so workers render without a round trip;
+        None for other backends."""
+        local = type(self.llm).__module__ in ("agentloop.llm.transformers_backend", "agentloop.llm.vllm_backend")
+        return self.llm.tokenizer if local else None
+
     async def _stop_batcher(self) -> None:
         if self.batcher is not None:
             self.calls += self.batcher.calls
@@ -115,6 +123,7 @@ class RemoteLLM:
 
     def __init__(self, engine):
         self.engine = engine
+        self._tokenizer: object = _UNKNOWN
 
     def generate(self, prompts: Sequence[Prompt], n: int = 1,
                  sampling: Sampling | None = None) -> list[list[Completion]]:
@@ -130,4 +139,11 @@ class RemoteLLM:
     def render(self, prompt: Prompt) -> str:
         import ray
 
+        if self._tokenizer is _UNKNOWN:  # every checkpoint of a run keeps the tokenizer
+            self._tokenizer = ray.get(self.engine.tokenizer.remote())
+        if self._tokenizer is not None:
+            return render_prompt(self._tokenizer, prompt)
         return ray.get(self.engine.render.remote([prompt]))[0]
+
+
+_UNKNOWN = object()

@@ -70,3 +70,19 @@ class ScriptedLLM:
 def scripted(model: str) -> ScriptedLLM:
     """An engine's LLM factory: the scripted model whatever the path."""
     return ScriptedLLM()
+
+
+def stand_in(call_s: float, model: str) -> ScriptedLLM:
+    """An engine's LLM factory for the scale benchmark: every call takes `call_s` seconds."""
+    return ScriptedLLM(call_s)
+
+
+class NamedLLM(ScriptedLLM):
+    """The scripted model that says which model path it was built on (in `render`)."""
+
+    def __init__(self, model: str):
+        super().__init__()
+        self.model = model
+
+    def render(self, prompt: Prompt) -> str:
+        return f"[{self.model}] " + super().render(prompt)

@@ -24,7 +24,7 @@ from agentloop.run import distributed  # noqa: E402
 from agentloop.run.evaluate import evaluate_greedy  # noqa: E402
 from agentloop.run.from_config import agent_sampling, build_agent, build_env  # noqa: E402
 from agentloop.search import best_trajectories, load_trees, save_trees, search_tasks, step_pairs  # noqa: E402
-from scripted_llm import ScriptedLLM, scripted  # noqa: E402
+from scripted_llm import NamedLLM, ScriptedLLM, scripted  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +142,48 @@ def test_killed_worker_resumes_its_shard_only(cluster_ray, tmp_path):
     # ... and the resumed collection is the uninterrupted one
     one_process_trees(config, tasks, tmp_path / "one")
     assert tree_files(out) == tree_files(tmp_path / "one")
+
+
+def test_round_loop_with_scale_runs_on_engine_actors(cluster_ray, tiny_model_dir, tmp_path):
+    """`scale` in the config: a whole round (collect, build, train, evaluate) with a real tiny
+    model in one engine actor, which serves the round-1 checkpoint after training."""
+    from agentloop.run.rounds import run_rounds
+
+    config = parse_config({
+        "env": {"kind": "maze", "size": 5, "num_tasks": 4},
+        "llm": {"kind": "transformers", "model": str(tiny_model_dir), "device": "cpu"},
+        "loop": {"name": "scaled", "runs_dir": str(tmp_path), "train_tasks": 3, "test_tasks": 2,
+                 "rounds": 1, "data": ["best"], "search_batch": 1},
+        "search": {"simulations": 1, "k": 2, "max_depth": 2, "max_new_tokens": 4},
+        "agent": {"max_steps": 2, "max_new_tokens": 4},
+        "build": {"best_min_reward": 0.0, "well_formed_only": False},
+        "trainer": {"sft": {"epochs": 1, "batch_size": 2, "progress": False}},
+        "scale": {"engines": 1, "workers": 2},
+    })
+    run = run_rounds(config)
+    state = json.loads((run.root / "state.json").read_text())
+    assert state["done"] == ["round-0/evaluate", "round-1/collect", "round-1/build", "round-1/train",
+                             "round-1/evaluate"]
+    assert len(list((run.root / "round-1" / "trees").glob("*.json"))) == 3
+    assert state["models"]["1"]  # the round's checkpoint, or the start model when nothing was imitable
+    for round in (0, 1):
+        played = (run.root / f"round-{round}" / "test-trajectories.jsonl").read_text().splitlines()
+        assert len(played) == 2
+        assert sorted(p.name for p in (run.root / f"round-{round}" / "test-trajectories.workers").iterdir()) == \
+            ["worker-0.jsonl", "worker-1.jsonl"]
+
+
+def test_engines_serve_each_rounds_checkpoint_and_free_it_while_training(cluster_ray):
+    config = parse_config({**CONFIG, "scale": {"engines": 2, "workers": 1}})
+    cluster = distributed.Cluster(config, llm_factory=NamedLLM)
+    try:
+        assert cluster.llm("round-0").render("hi") == "[round-0] hi"
+        cluster.release()  # training: the engines hold no model
+        with pytest.raises(ray.exceptions.RayTaskError, match="released"):
+            ray.get(cluster.engines[1].render.remote(["hi"]))
+        assert cluster.llm("round-1/checkpoint").render("hi") == "[round-1/checkpoint] hi"
+        assert ray.get(cluster.engines[1].render.remote(["hi"])) == ["[round-1/checkpoint] hi"]
+        cluster.load("round-2/checkpoint")  # without a release in between: a new backend too
+        assert ray.get([e.render.remote(["hi"]) for e in cluster.engines]) == [["[round-2/checkpoint] hi"]] * 2
+    finally:
+        cluster.close()
