@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 
 from agentloop.agents.parsing import parse_action
 from agentloop.agents.protocol import AgentState, Proposal
+from agentloop.agents.trained_logprobs import record_trained_logprobs
 from agentloop.environments.codec import ActionCodec, BracketCodec, codec_of
-from agentloop.llm.chat import end_of_turn
 from agentloop.llm.protocol import LLM, Sampling
 from agentloop.records import Message
 
@@ -73,10 +72,10 @@ class ReActAgent:
     the forced prefix, without the stop string) and the end-of-turn token, after
     the prompt. The generated tokens differ from those (the prefix was never
     sampled, the stop string is cut, generation may stop before the end of turn),
-    so `propose` scores `completion + end_of_turn` with the same backend in one
-    batched call: the recorded sums are then the off-policy DPO reference with no
-    reference forward at training time. A backend without a tokenizer (no end-of-turn
-    text known) records none, and training computes them.
+    so `propose` completes them with the same backend in one batched `score` call
+    (`agentloop.agents.trained_logprobs`): the recorded sums are then the off-policy
+    DPO reference with no reference forward at training time. A backend without a
+    tokenizer (no end-of-turn text known) records none, and training computes them.
     """
 
     def __init__(
@@ -128,20 +127,7 @@ class ReActAgent:
         prompts = [self.llm.render(m) + self.response_prefix for m in messages]
         outputs = self.llm.generate(prompts, n=k, sampling=sampling or self.sampling)
         proposals = [[self._proposal(c.text) for c in completions] for completions in outputs]
-        return self._with_trained_logprobs(messages, proposals)
-
-    def _with_trained_logprobs(self, messages: list[list[Message]],
-                               proposals: list[list[Proposal]]) -> list[list[Proposal]]:
-        """`proposals` with the token ids and log-probs of their trained tokens (one batched
-        `score` call; candidates of one state share its prompt's prefill)."""
-        tokenizer = getattr(self.llm, "tokenizer", None)
-        if tokenizer is None:
-            return proposals
-        eot = end_of_turn(tokenizer)
-        flat = [(m, p) for m, row in zip(messages, proposals) for p in row]
-        scores = iter(self.llm.score([m for m, _ in flat], [p.completion + eot for _, p in flat]))
-        return [[replace(p, token_ids=s.token_ids, logprobs=s.logprobs) for p, s in zip(row, scores)]
-                for row in proposals]
+        return record_trained_logprobs(self.llm, messages, prompts, outputs, proposals, self.response_prefix)
 
     def _proposal(self, text: str) -> Proposal:
         completion = (self.response_prefix + text).split("\nObservation")[0].strip()

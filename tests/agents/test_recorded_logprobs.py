@@ -8,7 +8,9 @@ forced "Thought:" prefix is never sampled, a stop string is cut, and generation
 may stop before the end-of-turn token that training appends.
 
 Quick tests use a tiny random model (its completions end by length or at a stop
-string, the cases where generated and trained tokens differ most); the slow
+string, the cases where generated and trained tokens differ most, and are scored
+whole), and the same model behind a double that ends its turns itself (then only
+the prefix is scored and the generated log-probs are reused); the slow
 ones the real default model, in float32 through TransformersBackend (tolerance
 1e-4 nats per completion) and through vLLM (see `test_vllm_records_...`).
 """
@@ -74,6 +76,46 @@ def test_recorded_logprobs_are_the_trainers_reference(tokenizer, make_tiny_model
     assert_recorded_is_trained(proposals, pairs, values, encoded, atol=1e-4)
     # The trained tokens end with the end-of-turn token the model did not generate here.
     assert all(p.token_ids[-1] == tokenizer.convert_tokens_to_ids("<|im_end|>") for p in proposals)
+
+
+class EndsItsTurnLLM:
+    """The tiny model, except that its samples are fixed texts followed by the end-of-turn
+    token, with those tokens' real log-probs under the model: what a model that ends its turn
+    itself generates. Counts the rows it is asked to score."""
+
+    def __init__(self, backend: TransformersBackend, texts: list[str]):
+        self.backend, self.texts, self.tokenizer = backend, texts, backend.tokenizer
+        self.scored = 0
+
+    def render(self, prompt):
+        return self.backend.render(prompt)
+
+    def score(self, prompts, continuations):
+        self.scored += len(prompts)
+        return self.backend.score(prompts, continuations)
+
+    def generate(self, prompts, n=1, sampling=None):
+        out = []
+        for prompt in prompts:
+            row = []
+            for j in range(n):
+                text = self.texts[j % len(self.texts)]
+                ids = self.backend.encode(text + "<|im_end|>")
+                logprobs = self.backend.score_ids([(self.backend.encode(prompt), ids)])[0].logprobs
+                row.append(Completion(text, tuple(ids), logprobs, "stop"))
+            out.append(row)
+        return out
+
+
+def test_a_turn_the_model_ended_reuses_its_generated_logprobs(tokenizer, make_tiny_model):
+    """Only the forced prefix is scored then, once per state for all its proposals."""
+    llm = EndsItsTurnLLM(TransformersBackend(make_tiny_model(0), tokenizer),
+                         [" go east.\nAction: move[east]", " wait.\nAction: move[north]"])
+    agent = ReActAgent(llm, max_history=2)
+    proposals, pairs = pairs_of(agent, STATES, k=4, sampling=Sampling())
+    assert llm.scored == len(STATES)
+    values, encoded = recomputed(make_tiny_model(0), tokenizer, pairs)
+    assert_recorded_is_trained(proposals, pairs, values, encoded, atol=1e-4)
 
 
 class TextOnlyLLM:
