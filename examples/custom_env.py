@@ -6,15 +6,14 @@ through `env: {kind: import, target: "custom_env:GuessEnv"}`.
     python examples/custom_env.py            # the default model, one small round
 """
 
-import argparse
 import random
 import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
+from agentloop.cli import app
 from agentloop.environments import RegexCodec, StepResult, Task, check_env
+from agentloop.llm.tiny import save_tiny_model
 
 
 class GuessEnv:
@@ -78,36 +77,18 @@ class GuessEnv:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="a tiny random model and budget")
-    args = parser.parse_args()
+    tiny = "--tiny" in sys.argv[1:]  # a tiny random model and budget: seconds, not minutes
     check_env(GuessEnv(), factory=GuessEnv)  # the contract, across instances and processes
     out = Path(tempfile.mkdtemp(prefix="custom-env-"))
-    model = "default"
-    if args.tiny:
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-        from agentloop.llm.model_path import resolve_model
-
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
-        LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                                     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                     tie_word_embeddings=True)).save_pretrained(out / "model")
-        tokenizer.save_pretrained(out / "model")
-        model = str(out / "model")
-    size = 2 if args.tiny else 8
-    config = {"env": {"kind": "import", "target": "custom_env:GuessEnv", "kwargs": {"num_tasks": size}},
-              "llm": {"kind": "transformers", "model": model},
-              "agent": {"max_steps": 2 if args.tiny else 5, "max_new_tokens": 8 if args.tiny else 48},
-              "search": {"simulations": 1 if args.tiny else 8, "k": 2, "max_depth": 2 if args.tiny else 5},
-              "loop": {"name": "guess", "runs_dir": str(out), "rounds": 1, "train_tasks": size,
-                       "test_tasks": size, "search_batch": size},
-              "trainer": {"sft": {"progress": False}, "dpo": {"progress": False}}}
-    (out / "guess.yaml").write_text(yaml.safe_dump(config))
-    from agentloop.cli import app  # `agentloop run out/guess.yaml`, in this process
-
+    model = str(save_tiny_model(out / "model")) if tiny else "default"
+    n, steps = (2, 2) if tiny else (8, 5)
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # so "custom_env:GuessEnv" imports
-    app(["run", str(out / "guess.yaml")], standalone_mode=False)
+    app(["run", "env.kind=import", "env.target=custom_env:GuessEnv", f"env.kwargs.num_tasks={n}",
+         "llm.kind=transformers", f"llm.model={model}", f"agent.max_steps={steps}",
+         f"agent.max_new_tokens={8 if tiny else 48}", f"search.simulations={1 if tiny else 8}",
+         "search.k=2", f"search.max_depth={steps}", "loop.name=guess", f"loop.runs_dir={out}",
+         "loop.rounds=1", f"loop.train_tasks={n}", f"loop.test_tasks={n}", f"loop.search_batch={n}"],
+        standalone_mode=False)  # `agentloop run ...`, in this process
 
 
 if __name__ == "__main__":

@@ -19,16 +19,7 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(resolve_model("default"))
 
 
-def tiny_model(tokenizer, seed: int = 0):
-    """A random 2-layer llama with the default model's vocabulary, in float32."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    return LlamaForCausalLM(config).float().eval()
+from agentloop.llm.tiny import tiny_model  # noqa: E402 (re-exported for the tests)
 
 
 @pytest.fixture(scope="session")
