@@ -212,7 +212,12 @@ class TrainerConfig(Section):
     which the agent records for exactly the tokens the trainer scores (the forced "Thought:"
     prefix, the completion without its stop string, the end-of-turn token), as Agent Q's
     off-policy DPO has it: no reference forward before training (pairs without recorded ones,
-    e.g. from a TRL file, are scored by the model DPO starts from). "recompute": every pair is
+    e.g. from a TRL file, are scored by the model DPO starts from). The default because the
+    numbers are exact (the same tokens, the same model; a float32 test checks 1e-4 per turn)
+    and are the generating policy's, which is Agent Q's reference; they are recorded at
+    generation whatever this setting (the agent scores the forced prefix once per state, and
+    whole only the turns that were cut). With a bfloat16 vLLM engine they carry its rounding.
+    "recompute": every pair is
     scored once, before training, by the model DPO starts from (in the loop, after the round's
     SFT stage), e.g. for pairs whose recorded numbers came from another model. Followed by
     the loop, `agentloop train` and `examples/one_round.py`."""
