@@ -31,6 +31,7 @@ from pathlib import Path
 import ray
 
 from agentloop.config import parse_config
+from agentloop.llm.tiny import save_tiny_model
 from agentloop.run import distributed
 from agentloop.run.from_config import build_env
 from agentloop.search import load_trees
@@ -38,26 +39,6 @@ from agentloop.search import load_trees
 DOUBLES = Path(__file__).resolve().parent.parent / "tests" / "run"
 sys.path.insert(0, str(DOUBLES))
 from scripted_llm import stand_in  # noqa: E402
-
-
-def tiny_model_dir() -> str:
-    """A random 2-layer llama with the default model's tokenizer, saved to a temporary folder."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from agentloop.llm.model_path import resolve_model
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id))
-    path = tempfile.mkdtemp(prefix="bench-scale-model-")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def measure(engines: int, args, model: str | None) -> dict:
@@ -74,13 +55,14 @@ def measure(engines: int, args, model: str | None) -> dict:
     })
     factory = None if model else functools.partial(stand_in, args.call_s)
     tasks = list(build_env(config.env).tasks("train"))[:trees]
+    served = model or "stand-in"  # the model path every engine loads
     cluster = distributed.Cluster(config, llm_factory=factory)
     with tempfile.TemporaryDirectory() as out:
         try:
-            cluster.load("bench")  # start the actors before the clock
+            cluster.load(served)  # start the actors before the clock
             ray.get([w.__ray_ready__.remote() for w in cluster.workers])
             began = time.perf_counter()
-            distributed.collect(cluster, "bench", tasks, Path(out))
+            distributed.collect(cluster, served, tasks, Path(out))
             seconds = time.perf_counter() - began
             calls = sum(s["calls"] for s in cluster.stats())
         finally:
@@ -101,7 +83,7 @@ def main() -> None:
     parser.add_argument("--call-s", type=float, default=0.2, help="seconds per stand-in engine call")
     args = parser.parse_args()
     counts = args.engines or ([1, 2] if args.real else [1, 2, 4])
-    model = tiny_model_dir() if args.real else None
+    model = str(save_tiny_model(Path(tempfile.mkdtemp(prefix="bench-scale-model-")))) if args.real else None
     path = os.pathsep.join([str(DOUBLES), *filter(None, [os.environ.get("PYTHONPATH")])])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}})

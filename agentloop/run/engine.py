@@ -10,8 +10,8 @@ never sees two calls at a time. `RemoteLLM` speaks the LLM protocol
 
 Between rounds the engine loads the round's checkpoint by path: the run
 directory must be on storage every node sees (NFS, a shared disk, a mounted
-bucket). While the round trains, `release()` frees the engine's memory (GPU
-included) and the next `load()` starts it again.
+bucket). While the round trains, `release()` frees the engine's accelerator
+memory (a vLLM engine sleeps) and the next `load()` brings it back.
 
 Example:
     >>> actor = ray.remote(Engine).options(num_gpus=1).remote(llm_factory, "runs/x/round-1/checkpoint")
@@ -101,10 +101,18 @@ class Engine:
         self.model = model
 
     async def release(self) -> None:
-        """Free the backend's memory (its GPUs) while training runs; `load` starts it again."""
+        """Free the backend's accelerator memory while training runs, as the one-process loop
+        does (`Session.release`): a vLLM engine sleeps (`VLLMBackend.release`; its processes
+        stay), a model on a GPU is dropped, a CPU model stays (RAM is not the constraint).
+        The next `load` brings it back on the newest checkpoint."""
         await self._stop_batcher()
-        close_llm(self.llm)
-        self.llm, self.model = None, None
+        release = getattr(self.llm, "release", None)
+        if callable(release):
+            release()
+        elif getattr(getattr(self.llm, "device", None), "type", "cpu") != "cpu":
+            close_llm(self.llm)
+            self.llm = None
+        self.model = None  # whatever is kept, the next load reloads the weights
 
     async def stats(self) -> dict[str, int]:
         """Requests received and backend calls made: fewer calls than requests means merging."""

@@ -78,11 +78,15 @@ def stand_in(call_s: float, model: str) -> ScriptedLLM:
 
 
 class NamedLLM(ScriptedLLM):
-    """The scripted model that says which model path it was built on (in `render`)."""
+    """The scripted model that says in `render` which model path it was built on, and
+    whether it was released (as `VLLMBackend.release` puts an engine to sleep)."""
 
     def __init__(self, model: str):
         super().__init__()
-        self.model = model
+        self.model, self.asleep = model, False
+
+    def release(self) -> None:
+        self.asleep = True
 
     def render(self, prompt: Prompt) -> str:
-        return f"[{self.model}] " + super().render(prompt)
+        return f"[{self.model}{' asleep' if self.asleep else ''}] " + super().render(prompt)
