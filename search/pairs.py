@@ -7,6 +7,10 @@ summed log-probabilities of both completions under the policy that generated
 them, which is the reference of off-policy step-level DPO (no reference model
 runs in training), and the tree node ids it came from.
 
+With `mode="best_worst"` only the best and the worst child of a node are compared,
+and `max_word_overlap` / `min_chosen_q` drop near-identical pairs and pairs whose
+better child is still bad (iTool, Zeng et al. 2025).
+
 Agent Q does not fix the threshold; 0.1 is a tenth of the reward range. Only
 children visited at least `min_visits` times count: an unvisited child's
 Q_mcts is a placeholder 0, not an estimate. A chosen completion must be one the
@@ -22,8 +26,10 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from itertools import combinations
+from typing import Literal
 
 from agentloop.search.conversation import PromptFn
 from agentloop.search.trainable import Imitable, trainable
@@ -44,6 +50,27 @@ class PairConfig(BaseModel):
     env's reward range (`Tree.reward_range`)."""
     min_visits: int = Field(1, ge=0)
     """Children visited fewer times are left out (0 keeps critic-only children)."""
+    mode: Literal["all", "best_worst"] = "all"
+    """"all": every two children whose Q differ by more than `threshold` (Agent Q);
+    "best_worst": only the best and the worst child of each node (iTool)."""
+    max_word_overlap: float | None = Field(None, ge=0.0, le=1.0)
+    """Leave out pairs whose completions share more than this fraction of their words
+    (Jaccard overlap of the word sets; iTool: 0.95). None keeps all."""
+    min_chosen_q: float | None = Field(None, ge=0.0, le=1.0)
+    """The chosen child's Q must be at least this far up the env's reward range, as a
+    fraction from its low end (iTool's -0.3 on its [-1, 1] scale is 0.35). None keeps all."""
+
+
+def word_overlap(a: str, b: str) -> float:
+    """The Jaccard overlap of the two texts' word sets (1.0 for two empty texts).
+
+    Example:
+        >>> word_overlap("call the tool", "call a tool")
+        0.5
+    """
+    words_a, words_b = set(re.findall(r"\w+", a.lower())), set(re.findall(r"\w+", b.lower()))
+    union = words_a | words_b
+    return len(words_a & words_b) / len(union) if union else 1.0
 
 
 def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
@@ -57,14 +84,23 @@ def node_pairs(tree: Tree, node: str, prompt: PromptFn, config: PairConfig,
     messages = tuple(prompt(tree.state(node)))
     pairs = []
     low, high = tree.reward_range
-    for a, b in combinations(children, 2):
+    candidates = combinations(children, 2)
+    if config.mode == "best_worst":
+        ranked = sorted(children, key=lambda ch: tree.node(ch)["q"])
+        candidates = [(ranked[-1], ranked[0])]
+    for a, b in candidates:
         qa, qb = tree.node(a)["q"], tree.node(b)["q"]
         if abs(qa - qb) <= config.threshold * (high - low):
             continue
         chosen, rejected = (a, b) if qa > qb else (b, a)
+        if config.min_chosen_q is not None and max(qa, qb) < low + config.min_chosen_q * (high - low):
+            continue
         if not trainable(tree, chosen, imitable):
             continue  # an invalid or drifted action that happened to lead on is not worth preferring
         good, bad = tree.edge(chosen), tree.edge(rejected)
+        if config.max_word_overlap is not None and \
+                word_overlap(good["completion"], bad["completion"]) > config.max_word_overlap:
+            continue  # two near-identical texts teach little (iTool)
         pairs.append(PreferencePair(
             prompt=messages,
             chosen=(Message(role="assistant", content=good["completion"]),),
