@@ -26,8 +26,6 @@ from agentloop.run.from_config import agent_sampling, build_agent, build_env  # 
 from agentloop.search import best_trajectories, load_trees, save_trees, search_tasks, step_pairs  # noqa: E402
 from scripted_llm import NamedLLM, ScriptedLLM, scripted  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
 HERE = Path(__file__).parent
 CONFIG = {
     "env": {"kind": "maze", "size": 5, "num_tasks": 6},
@@ -36,6 +34,18 @@ CONFIG = {
     "agent": {"max_steps": 4},
     "scale": {"engines": 2, "workers": 3},
 }
+
+
+def test_scale_config_is_optional_and_checked():
+    from agentloop.config import ConfigError
+
+    assert parse_config({}).scale is None  # one process, as without Ray
+    scale = parse_config({"scale": {"engines": 4, "address": "auto"}}).scale
+    assert (scale.engines, scale.workers, scale.gpus_per_engine, scale.address) == (4, 2, 0.0, "auto")
+    with pytest.raises(ConfigError, match="tensor_parallel_size"):
+        parse_config({"scale": {"tensor_parallel_size": 2, "gpus_per_engine": 1}})
+    with pytest.raises(ConfigError, match="scale.engines"):
+        parse_config({"scale": {"engines": 0}})
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +73,7 @@ def one_process_trees(config, tasks, out: Path) -> None:
                                 config.search), out)
 
 
+@pytest.mark.slow
 def test_distributed_collection_and_evaluation_equal_one_process(cluster_ray, tmp_path):
     config = parse_config(dict(CONFIG))
     env = build_env(config.env)
@@ -113,6 +124,7 @@ class PoisonMaze(MazeEnv):
         return super().reset(task)
 
 
+@pytest.mark.slow
 def test_killed_worker_resumes_its_shard_only(cluster_ray, tmp_path):
     config = parse_config({**CONFIG, "loop": {**CONFIG["loop"], "search_batch": 1},
                            "scale": {"engines": 1, "workers": 2}})
@@ -144,6 +156,7 @@ def test_killed_worker_resumes_its_shard_only(cluster_ray, tmp_path):
     assert tree_files(out) == tree_files(tmp_path / "one")
 
 
+@pytest.mark.slow
 def test_round_loop_with_scale_runs_on_engine_actors(cluster_ray, tiny_model_dir, tmp_path):
     """`scale` in the config: a whole round (collect, build, train, evaluate) with a real tiny
     model in one engine actor, which serves the round-1 checkpoint after training."""
@@ -173,6 +186,7 @@ def test_round_loop_with_scale_runs_on_engine_actors(cluster_ray, tiny_model_dir
             ["worker-0.jsonl", "worker-1.jsonl"]
 
 
+@pytest.mark.slow
 def test_engines_serve_each_rounds_checkpoint_and_free_it_while_training(cluster_ray):
     config = parse_config({**CONFIG, "scale": {"engines": 2, "workers": 1}})
     cluster = distributed.Cluster(config, llm_factory=NamedLLM)

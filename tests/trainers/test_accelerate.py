@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from agentloop.trainers.parallel import DataParallel
+from agentloop.trainers.training import _merge
 from safetensors.torch import load_file
-
-pytestmark = pytest.mark.slow
 
 SCRIPT = """
 import sys
@@ -63,6 +63,7 @@ def curve(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sft", "dpo"])
 def test_two_processes_follow_the_one_process_curve(tmp_path, tiny_model_dir, kind):
     one = train(tmp_path, tiny_model_dir, kind, 1)
@@ -78,3 +79,25 @@ def test_two_processes_follow_the_one_process_curve(tmp_path, tiny_model_dir, ki
     assert first.keys() == second.keys()
     for name in first:
         torch.testing.assert_close(second[name], first[name], rtol=1e-4, atol=1e-5)
+
+
+def test_one_process_takes_every_micro_batch_and_changes_nothing(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    parallel = DataParallel.from_environment("cpu")
+    assert (parallel.world_size, parallel.is_main, parallel.state) == (1, True, None)
+    assert parallel.share([1, 2, 3]) == [1, 2, 3]
+    weight = torch.nn.Parameter(torch.ones(2))
+    weight.grad = torch.tensor([1.0, 2.0])
+    parallel.sum_gradients([weight])
+    assert weight.grad.tolist() == [1.0, 2.0]
+    assert parallel.gather("x") == ["x"]
+
+
+def test_rank_shares_cover_the_step_once_and_merge_back():
+    micro = list(range(5))
+    shares = [DataParallel(world_size=2, rank=r).share(micro) for r in (0, 1)]
+    assert shares == [[0, 2, 4], [1, 3]]
+    merged = _merge([([0.5, 0.7], {"acc": [torch.tensor([1.0])]}, 2),
+                     ([0.1], {"acc": [torch.tensor([0.0])]}, 1)])
+    assert merged[0] == [0.5, 0.7, 0.1] and merged[2] == 3
+    assert [float(t) for t in merged[1]["acc"]] == [1.0, 0.0]
