@@ -90,6 +90,16 @@ class _TimeLeft(ProgressColumn):
         return Text(f"left {_clock(_seconds_left(task))}")
 
 
+def _columns() -> list[ProgressColumn]:
+    """Fixed widths, so that the rows of a phase, and the phases one under another, line up."""
+    return [TextColumn("{task.description}", table_column=Column(width=20, no_wrap=True)),
+            _Bar(bar_width=16, table_column=Column(width=16)),
+            _Count(table_column=Column(width=13, no_wrap=True)),
+            TimeElapsedColumn(),
+            _TimeLeft(table_column=Column(width=12, no_wrap=True)),
+            TextColumn("{task.fields[facts]}")]
+
+
 class _Row:
     """A library progress bar, drawn as a row of the phase's display."""
 
@@ -137,12 +147,7 @@ class RunDisplay:
 
     def start(self, title: str) -> None:
         self._stop()
-        self._progress = Progress(
-            # fixed widths: the rows of one phase, and the phases one under another, line up
-            TextColumn("{task.description}", table_column=Column(width=20, no_wrap=True)),
-            _Bar(bar_width=16, table_column=Column(width=16)), _Count(table_column=Column(width=13, no_wrap=True)), TimeElapsedColumn(),
-            _TimeLeft(table_column=Column(width=12, no_wrap=True)), TextColumn("{task.fields[facts]}"),
-            console=self.console, get_time=self.clock, refresh_per_second=2)
+        self._progress = Progress(*_columns(), console=self.console, get_time=self.clock, refresh_per_second=2)
         self._header = self._progress.add_task(f"[bold]{escape(title)}[/]", total=None, header=True, unit="",
                                                initial=0, facts="")
         self._open = []
