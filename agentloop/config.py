@@ -246,6 +246,10 @@ class LoopConfig(Section):
     """Also evaluate policy + MCTS at inference (critic values, no test reward)."""
     search_batch: int = Field(8, gt=0)
     """Trees searched at once (their LLM calls batched); a crash loses at most one group."""
+    select_hardest: float | None = Field(None, gt=0.0, le=1.0)
+    """iTool's deficiency selection: search only this fraction of the round's train tasks, those
+    whose ground truth (the env's `solution`) the round's starting model finds least likely
+    (perplexity; tool-call and answer-only tasks ranked apart; iTool: 0.3). None searches all."""
     seed: int = 0
     """Seed of sampling and training."""
 
@@ -270,6 +274,10 @@ class ScaleConfig(Section):
     workers: int = Field(2, gt=0, le=4096)
     """Search / evaluation workers; tasks are sharded over them, worker i calls engine
     i mod `engines`."""
+    train_processes: int = Field(1, gt=0, le=1024)
+    """Processes each round trains in, started on the driver's node by `accelerate launch`
+    (one per GPU; gloo on CPU); each runs its share of every step's micro-batches
+    (`agentloop.trainers.parallel`). 1 trains in the loop's own process."""
     address: str = "local"
     """Ray cluster: "local" starts one in this process, "auto" joins the cluster `ray start
     --head` made on this node, or a "host:port" / "ray://host:port" address."""

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -51,6 +52,7 @@ from agentloop.search import (
     step_pairs,
 )
 from agentloop.search.best import trajectories as tree_trajectories
+from agentloop.search.deficiency import select_hardest
 
 
 class Session:
@@ -181,6 +183,9 @@ def collect_phase(session: Session, round: int) -> None:
     group = config.loop.search_batch
     searched = {tree.task_id for tree in load_trees(partial)}
     train_tasks = session.train_tasks(round)
+    if config.loop.select_hardest is not None:  # iTool: search where the policy is weakest
+        train_tasks = select_hardest(train_tasks, config.loop.select_hardest, llm, agent.prompt,
+                                     session.new_env, getattr(agent, "response_prefix", ""))
     if session.cluster is not None:  # sharded over Ray workers, each saving its trees as it goes
         distributed.collect(session.cluster, run.model_of(round - 1), train_tasks, partial)
     else:
@@ -248,6 +253,11 @@ def train_phase(session: Session, round: int) -> None:
     session.release()  # one GPU holds either the engine or the trainer, not both
     stages = [(name, train, data, cfg) for name, train, data, cfg in (
         ("sft", train_sft, sft_data, config.trainer.sft), ("dpo", train_dpo, pairs, config.trainer.dpo)) if data]
+    if config.scale is not None and config.scale.train_processes > 1:  # ranks started by accelerate launch
+        from agentloop.trainers.parallel import train_in_processes
+
+        stages = [(name, functools.partial(train_in_processes, name, processes=config.scale.train_processes),
+                   data, cfg) for name, _, data, cfg in stages]
     facts = {}
     for index, (name, train, data, cfg) in enumerate(stages):
         # The round's final model is always round-K/checkpoint; earlier stages keep their name.
