@@ -278,6 +278,10 @@ class ScaleConfig(Section):
     """Processes each round trains in, started on the driver's node by `accelerate launch`
     (one per GPU; gloo on CPU); each runs its share of every step's micro-batches
     (`agentloop.trainers.parallel`). 1 trains in the loop's own process."""
+    train_processes: int = Field(1, gt=0, le=1024)
+    """Processes each round trains in, started on the driver's node by `accelerate launch`
+    (one per GPU; gloo on CPU); each runs its share of every step's micro-batches
+    (`agentloop.trainers.parallel`). 1 trains in the loop's own process."""
     address: str = "local"
     """Ray cluster: "local" starts one in this process, "auto" joins the cluster `ray start
     --head` made on this node, or a "host:port" / "ray://host:port" address."""

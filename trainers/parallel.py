@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -88,3 +89,61 @@ class DataParallel:
     def barrier(self) -> None:
         if self.state is not None:
             self.state.wait_for_everyone()
+
+
+def train_in_processes(kind: str, model: str, records: Sequence[Any], config: Any, output_dir: Path,
+                       processes: int) -> Any:
+    """`train_sft` or `train_dpo` (`kind` "sft" / "dpo") in `processes` processes started by
+    `accelerate launch` on this node (one per GPU, or gloo on CPU), for the round loop that
+    itself runs in one process. Records and config travel as JSON files in `output_dir`;
+    the result is read back from it, so a rerun resumes by step as in one process.
+
+    Example:
+        >>> train_in_processes("sft", "default", records, SFTConfig(), Path("out"), processes=2)
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    from agentloop.trainers.training import finished_result
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data, settings = output_dir / f"{kind}-records.jsonl", output_dir / f"{kind}-config.json"
+    data.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
+    settings.write_text(config.model_dump_json(), encoding="utf-8")
+    launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+    if launcher is None:
+        raise RuntimeError("training in several processes needs accelerate's launcher on PATH")
+    where = ["--multi_gpu"] if torch.cuda.is_available() and config.device != "cpu" else ["--cpu"]
+    subprocess.run([launcher, "launch", "--num_processes", str(processes), "--num_machines", "1", *where,
+                    "--mixed_precision", "no", "--dynamo_backend", "no",
+                    "-m", "agentloop.trainers.parallel", kind, str(model), str(data), str(settings),
+                    str(output_dir)], check=True)
+    result = finished_result(output_dir)
+    if result is None:
+        raise RuntimeError(f"the {processes} training processes ended without a checkpoint in {output_dir}")
+    return result
+
+
+def _main(kind: str, model: str, data: str, settings: str, output_dir: str) -> None:
+    """One rank of `train_in_processes`."""
+    from agentloop.jsonl import read_jsonl
+    from agentloop.records import PreferencePair, RevisionTrajectory
+    from agentloop.trainers.config import DPOConfig, SFTConfig
+
+    if kind == "sft":
+        from agentloop.trainers.sft import train_sft
+
+        train_sft(model, read_jsonl(data, RevisionTrajectory),
+                  SFTConfig.model_validate_json(Path(settings).read_text()), output_dir)
+    else:
+        from agentloop.trainers.dpo import train_dpo
+
+        train_dpo(model, read_jsonl(data, PreferencePair),
+                  DPOConfig.model_validate_json(Path(settings).read_text()), output_dir)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(*sys.argv[1:6])

@@ -258,6 +258,11 @@ def train_phase(session: Session, round: int) -> None:
 
         stages = [(name, functools.partial(train_in_processes, name, processes=config.scale.train_processes),
                    data, cfg) for name, _, data, cfg in stages]
+    if config.scale is not None and config.scale.train_processes > 1:  # ranks started by accelerate launch
+        from agentloop.trainers.parallel import train_in_processes
+
+        stages = [(name, functools.partial(train_in_processes, name, processes=config.scale.train_processes),
+                   data, cfg) for name, _, data, cfg in stages]
     facts = {}
     for index, (name, train, data, cfg) in enumerate(stages):
         # The round's final model is always round-K/checkpoint; earlier stages keep their name.

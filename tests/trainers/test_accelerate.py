@@ -1,10 +1,10 @@
-"""Data-parallel SFT and DPO under `accelerate launch` on 2 CPU processes (gloo) follow the
-same loss curve and end at the same weights as one process over the same global batches."""
+"""Data-parallel SFT and DPO under `accelerate launch` on 2 CPU processes (gloo), started as
+the round loop starts them (`train_in_processes`), follow the same loss curve and end at the
+same weights as one process over the same global batches."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +23,9 @@ from agentloop.trainers.config import DPOConfig, SFTConfig
 from agentloop.trainers.dpo import train_dpo
 from agentloop.trainers.sft import train_sft
 
-model, out, kind = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+from agentloop.trainers.parallel import train_in_processes
+
+model, out, kind, processes = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 # 3 micro-batches a step: the two ranks get 2 and 1 of them, the uneven case
 common = dict(batch_size=1, grad_accum=3, epochs=2, lr=1e-3, warmup_ratio=0.0, device="cpu",
               progress=False, save_every=1000, seed=0)
@@ -32,13 +34,19 @@ if kind == "sft":
         messages=(Message(role="user", content=f"Task {i}: buy a lamp number {i}."),
                   Message(role="assistant", content=f"search[lamp {i}]")),
         train=(False, True), kind="good") for i in range(6)]
-    train_sft(model, records, SFTConfig(**common), out)
+    if processes == 1:
+        train_sft(model, records, SFTConfig(**common), out)
+    else:
+        train_in_processes("sft", model, records, SFTConfig(**common), out, processes)
 else:
     pairs = [PreferencePair(prompt=[Message(role="user", content=f"Task {i}: buy lamp {i}.")],
                             chosen=[Message(role="assistant", content=f"search[lamp {i}]")],
                             rejected=[Message(role="assistant", content=f"click[chair {i}]")])
              for i in range(6)]
-    train_dpo(model, pairs, DPOConfig(**common), out)
+    if processes == 1:
+        train_dpo(model, pairs, DPOConfig(**common), out)
+    else:
+        train_in_processes("dpo", model, pairs, DPOConfig(**common), out, processes)
 """
 
 
@@ -46,15 +54,10 @@ def train(tmp_path: Path, model: Path, kind: str, processes: int) -> Path:
     out = tmp_path / f"{kind}-{processes}"
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
-    if processes == 1:
-        command = [sys.executable, str(script)]
-    else:
-        launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent))
-        command = [launcher, "launch", "--num_processes", str(processes), "--cpu",
-                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--main_process_port", "29517", str(script)]
-    done = subprocess.run(command + [str(model), str(out), kind], capture_output=True, text=True,
-                          timeout=600, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    # 2 processes: the script asks the round loop's launcher (accelerate launch) for them
+    done = subprocess.run([sys.executable, str(script), str(model), str(out), kind, str(processes)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
