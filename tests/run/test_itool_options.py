@@ -26,9 +26,10 @@ def test_itool_settings_load_as_overrides(tmp_path):
 
 
 def test_the_train_phase_trains_simpo_from_the_config(tmp_path, tiny_model_dir, monkeypatch):
+    from agentloop.trainers import dpo
+
     from agentloop.run import rounds
     from agentloop.run.rundir import RunDir
-    from agentloop.trainers import dpo
 
     built = []
     real = dpo.build_preference_loss
