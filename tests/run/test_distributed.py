@@ -157,10 +157,14 @@ def test_killed_worker_resumes_its_shard_only(cluster_ray, tmp_path):
 
 
 @pytest.mark.slow
-def test_round_loop_with_scale_runs_on_engine_actors(cluster_ray, tiny_model_dir, tmp_path):
-    """`scale` in the config: a whole round (collect, build, train, evaluate) with a real tiny
-    model in one engine actor, which serves the round-1 checkpoint after training."""
+def test_round_loop_with_scale_runs_on_engine_actors(cluster_ray, tiny_model_dir, tmp_path, monkeypatch):
+    """`scale` in the config: a whole round (collect, build, train, evaluate) on engine actors
+    holding the scripted model (its moves are valid, so the round has paths to imitate),
+    the tiny real model trained in the driver into round-1/checkpoint."""
+    from agentloop.run import rounds
     from agentloop.run.rounds import run_rounds
+
+    monkeypatch.setattr(rounds.distributed, "Cluster", functools.partial(distributed.Cluster, llm_factory=scripted))
 
     config = parse_config({
         "env": {"kind": "maze", "size": 5, "num_tasks": 4},
@@ -178,7 +182,8 @@ def test_round_loop_with_scale_runs_on_engine_actors(cluster_ray, tiny_model_dir
     assert state["done"] == ["round-0/evaluate", "round-1/collect", "round-1/build", "round-1/train",
                              "round-1/evaluate"]
     assert len(list((run.root / "round-1" / "trees").glob("*.json"))) == 3
-    assert state["models"]["1"]  # the round's checkpoint, or the start model when nothing was imitable
+    assert state["models"]["1"].endswith("round-1/checkpoint")
+    assert (run.root / "round-1" / "checkpoint" / "model.safetensors").is_file()
     for round in (0, 1):
         played = (run.root / f"round-{round}" / "test-trajectories.jsonl").read_text().splitlines()
         assert len(played) == 2
