@@ -22,8 +22,8 @@ did not offer are dropped. Nothing is evaluated or looked up by name.
 
 `tool_choice`: "auto" (default) lets the model choose; "none" leaves the tools
 out of the prompt and returns text; "required" or a named function add "you
-must call ..." to the instructions, and a named function keeps only calls to
-it. The server cannot constrain decoding, so a reply without a well-formed call
+must call ..." to the plain-text instructions (a tool-aware template renders
+the tools as it does for "auto"), and a named function keeps only calls to it. The server cannot constrain decoding, so a reply without a well-formed call
 comes back as text (`finish_reason` "stop" or "length") even then.
 
 Example:

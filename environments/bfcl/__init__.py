@@ -9,7 +9,7 @@ scored by BFCL's own checker on canonical strings (`env.py`).
 Config: `env: {kind: import, target: "agentloop.environments.bfcl:BFCLEnv", kwargs: {num_tasks: 50}}`.
 """
 
-from agentloop.environments.bfcl.calls import Call, parse_calls
+from agentloop.environments.bfcl.calls import BFCLCodec, Call, parse_calls
 from agentloop.environments.bfcl.env import BFCLEnv
 
-__all__ = ["BFCLEnv", "Call", "parse_calls"]
+__all__ = ["BFCLCodec", "BFCLEnv", "Call", "parse_calls"]

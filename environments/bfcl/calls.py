@@ -122,3 +122,26 @@ def parse_calls(text: str) -> list[Call] | None:
             call = _checked(Call(decoded["tool"], (), dict(decoded["arguments"])))
             return [call] if call else None
     return None
+
+
+class BFCLCodec:
+    """BFCL actions as the agent writes them: calls (canonical: `Call.canonical()`, a list
+    of calls as `[a(...), b(...)]`) or `{"answer": TEXT}`, which ends a user turn.
+
+    Example:
+        >>> BFCLCodec().parse("Action: [cd(folder = 'a'), ls(a=True)]")
+        "[cd(folder='a'), ls(a=True)]"
+    """
+
+    syntax = "name(arg=literal, ...), a list [call, call], or {\"answer\": \"<text>\"}"
+
+    def parse(self, text: str) -> str | None:
+        calls = parse_calls(text)
+        if calls is not None:
+            written = [c.canonical() for c in calls]
+            return written[0] if len(written) == 1 else f"[{', '.join(written)}]"
+        canonical = _CODEC.parse(text) if isinstance(text, str) else None
+        return canonical if canonical is not None and "answer" in json.loads(canonical) else None
+
+    def format(self, action: str) -> str:
+        return action

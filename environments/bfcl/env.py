@@ -5,8 +5,8 @@ Each task is one entry: a few user turns over stateful backends (file system,
 vehicle, trading, travel, messages, twitter, tickets, math). An action is one
 call or a list of calls, `cd(folder='docs')` or
 `{"tool": "cd", "arguments": {"folder": "docs"}}`, or `{"answer": TEXT}`, which
-ends the current user turn. Calls are read by `calls.parse_calls` (literals
-only) and run only through the episode's `backend.Backends` map; an action
+ends the current user turn (`calls.BFCLCodec`). Calls are read by
+`calls.parse_calls` (literals only) and run only through the episode's `backend.Backends` map; an action
 with a call that is not in the map or whose arguments do not fit the method is
 invalid and runs nothing. When the last turn is answered, the calls of every
 turn go, as canonical strings, to BFCL's `multi_turn_checker`: reward 1.0 when
@@ -33,9 +33,8 @@ from agentloop.environments.bfcl.backend import (
     ground_truth_calls,
     load_entries,
 )
-from agentloop.environments.bfcl.calls import parse_calls
+from agentloop.environments.bfcl.calls import BFCLCodec, Call, parse_calls
 from agentloop.environments.protocol import StepResult, Task
-from agentloop.environments.tooluse.codec import JsonCallCodec
 
 SYSTEM_PROMPT = (
     "You help a user by calling functions. Each turn, write one line 'Thought: <reasoning>' and one line "
@@ -65,7 +64,7 @@ class BFCLEnv:
     """
 
     name = "bfcl"
-    action_codec = JsonCallCodec()
+    action_codec = BFCLCodec()
     reward_range = (0.0, 1.0)
     system_prompt = SYSTEM_PROMPT
 
@@ -108,7 +107,7 @@ class BFCLEnv:
             properties = parameters.get("properties") or {}
             example = {p: _EXAMPLE.get(properties[p].get("type"), "x") for p in parameters.get("required") or ()
                        if p in properties}
-            actions.append(json.dumps({"tool": doc["name"], "arguments": example}))
+            actions.append(Call(doc["name"], (), example).canonical())
         return actions + [json.dumps({"answer": "Done."})]
 
     def step(self, action: str) -> StepResult:
@@ -116,8 +115,8 @@ class BFCLEnv:
         if state is None or state["done"]:
             return StepResult("The episode is over.", 0.0, False, False, {"invalid": True})
         canonical = self.action_codec.parse(action) if isinstance(action, str) else None
-        answer = json.loads(canonical).get("answer") if canonical else None
-        calls = None if answer is not None else parse_calls(action)
+        answer = json.loads(canonical)["answer"] if canonical and canonical.startswith("{") else None
+        calls = parse_calls(canonical) if canonical and answer is None else None
         if answer is None and calls is None:
             return self._invalid("Invalid action: write a function call with literal arguments, "
                                  'or {"answer": "<text>"} when the request is done.')

@@ -158,3 +158,31 @@ def test_check_env_passes_and_snapshots_restore(monkeypatch):
     again = [small.step(a) for a in solution[2:]]
     assert [(r.observation, r.reward) for r in rest] == [(r.observation, r.reward) for r in again]
     assert again[-1].reward == 1.0
+
+
+def test_the_codec_reads_what_a_react_agent_writes(env):
+    from agentloop.environments.bfcl import BFCLCodec
+
+    codec = BFCLCodec()
+    assert codec.parse("[cd(folder = 'a'), ls(a=True)]") == "[cd(folder='a'), ls(a=True)]"
+    assert codec.parse('{"answer": "All done."}') == '{"answer": "All done."}'
+    assert codec.parse("I think we are done.") is None
+    task = env.tasks("test")[5]
+    env.reset(task)
+    for action in env.solution(task) + env.available_actions():
+        assert codec.parse(codec.format(action)) == action
+
+
+def test_a_tiny_model_plays_an_episode_through_the_runner(make_tiny_model, tokenizer):
+    from agentloop.config import AgentConfig
+    from agentloop.llm import Sampling
+    from agentloop.llm.transformers_backend import TransformersBackend
+    from agentloop.run.episodes import run_episodes
+    from agentloop.run.from_config import build_agent
+
+    small = BFCLEnv(num_tasks=2)
+    llm = TransformersBackend(make_tiny_model(0), tokenizer)
+    agent = build_agent(AgentConfig(max_history=0, max_new_tokens=8), llm, small)
+    [trajectory] = run_episodes(small, small.tasks("test")[:1], agent, max_steps=3,
+                                sampling=Sampling(temperature=0, max_new_tokens=8))
+    assert len(trajectory.steps) == 3 and trajectory.reward == 0.0 and not trajectory.success
