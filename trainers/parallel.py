@@ -117,33 +117,9 @@ def train_in_processes(kind: str, model: str, records: Sequence[Any], config: An
     where = ["--multi_gpu"] if torch.cuda.is_available() and config.device != "cpu" else ["--cpu"]
     subprocess.run([launcher, "launch", "--num_processes", str(processes), "--num_machines", "1", *where,
                     "--mixed_precision", "no", "--dynamo_backend", "no",
-                    "-m", "agentloop.trainers.parallel", kind, str(model), str(data), str(settings),
+                    "-m", "agentloop.trainers.launched", kind, str(model), str(data), str(settings),
                     str(output_dir)], check=True)
     result = finished_result(output_dir)
     if result is None:
         raise RuntimeError(f"the {processes} training processes ended without a checkpoint in {output_dir}")
     return result
-
-
-def _main(kind: str, model: str, data: str, settings: str, output_dir: str) -> None:
-    """One rank of `train_in_processes`."""
-    from agentloop.jsonl import read_jsonl
-    from agentloop.records import PreferencePair, RevisionTrajectory
-    from agentloop.trainers.config import DPOConfig, SFTConfig
-
-    if kind == "sft":
-        from agentloop.trainers.sft import train_sft
-
-        train_sft(model, read_jsonl(data, RevisionTrajectory),
-                  SFTConfig.model_validate_json(Path(settings).read_text()), output_dir)
-    else:
-        from agentloop.trainers.dpo import train_dpo
-
-        train_dpo(model, read_jsonl(data, PreferencePair),
-                  DPOConfig.model_validate_json(Path(settings).read_text()), output_dir)
-
-
-if __name__ == "__main__":
-    import sys
-
-    _main(*sys.argv[1:6])
