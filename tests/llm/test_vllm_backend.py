@@ -178,6 +178,18 @@ def test_bad_arguments_raise(vllm_llm):
         vllm_llm.load_weights("/nonexistent/checkpoint")
 
 
+def test_release_on_cpu_keeps_the_engine_and_its_outputs(vllm_llm):
+    # On the CPU build the engine stays up through training (RAM is shared anyway);
+    # on a GPU it sleeps (tests/llm/test_gpu_example.py).
+    if _cuda():
+        pytest.skip("the CPU build's behaviour")
+    before = vllm_llm.generate(PROMPTS[:2], n=1, sampling=GREEDY)
+    engine = vllm_llm.engine
+    vllm_llm.release()
+    assert vllm_llm.engine is engine
+    assert_same_completions(vllm_llm.generate(PROMPTS[:2], n=1, sampling=GREEDY), before)
+
+
 # -- weights between rounds ------------------------------------------------------
 
 
