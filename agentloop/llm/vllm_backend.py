@@ -419,7 +419,10 @@ class WeightReloadExtension:
         _repack_cpu_output_layers(self.model_runner.get_model())
 
     def agentloop_teardown(self) -> None:
-        from vllm.distributed import destroy_distributed_environment, destroy_model_parallel
+        from vllm.distributed import (
+            destroy_distributed_environment,
+            destroy_model_parallel,
+        )
 
         destroy_model_parallel()
         destroy_distributed_environment()

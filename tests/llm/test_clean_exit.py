@@ -27,7 +27,7 @@ ABORTS = ("terminate called", "Aborted", "core dumped", "Traceback")
 
 def _session_processes(session: int) -> list[str]:
     """`pid command` of every process still in session `session`."""
-    listing = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True).stdout
+    listing = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True, check=True).stdout
     return [line for line in listing.splitlines() if line.split()[1] == str(session)]
 
 

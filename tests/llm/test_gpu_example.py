@@ -85,7 +85,7 @@ def test_gpu_example_runs_a_tiny_round(model_dirs, tmp_path):
         f"loop.runs_dir={tmp_path}", "loop.name=gpu",
     ]
     done = subprocess.run([sys.executable, "-m", "agentloop.cli", "run", str(EXAMPLE), *overrides],
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, text=True, timeout=1800, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     assert "terminate called" not in done.stderr
     run = tmp_path / "gpu"

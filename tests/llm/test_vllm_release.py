@@ -152,8 +152,8 @@ def _session(tmp_path: Path):
 
 
 def test_train_phase_releases_the_engine_before_training(tmp_path, monkeypatch):
-    import agentloop.trainers.sft as sft
     from agentloop.run import rounds
+    from agentloop.trainers import sft
 
     session = _session(tmp_path)
     spy = SpyLLM()
