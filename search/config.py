@@ -49,6 +49,10 @@ class SearchConfig(BaseModel):
     critic: the critic's estimate that the task was done, the environment's reward is
     never read (inference); oracle: the environment's return at inference, reported as
     'mcts-oracle'."""
+    expand_roles: tuple[str, ...] = ()
+    """The roles whose turns branch (K candidates); empty: every role. At another role's
+    node the agent proposes one move (with `agents.roles.RoleAgents`, that role's own agent:
+    a frozen model or a rule bot), so a fixed opponent is followed, not searched."""
     temperature: float = Field(1.0, ge=0.0)
     """Sampling temperature of the K candidates at expansion."""
     rollout_temperature: float = Field(1.0, ge=0.0)

@@ -69,7 +69,8 @@ class MCTS:
         config = self.config
         tree = Tree.new(task.id, task.instruction, observation, role=role,
                         env=getattr(env, "name", ""), reward_range=list(reward_range(env)), alpha=config.alpha,
-                        value_source=config.value_source, config=config.model_dump(mode="json"))
+                        value_source=config.value_source, config=config.model_dump(mode="json"),
+                        **_roles(env, task))
         return Cursor(env, task, tree)
 
     def search(self, envs: Sequence[Environment], tasks: Sequence[Task]) -> list[Tree]:
@@ -98,7 +99,7 @@ class MCTS:
             paths[i].append(self.best_child(cursors[i].tree, paths[i][-1]))
         self.rollout(cursors, paths)
         for cursor, path, value in zip(cursors, paths, self.values(cursors, paths)):
-            self.backup(cursor.tree, path, value)
+            self.backup(cursor.tree, path, self.views(cursor.tree, path[-1], value))
         self.waves += 1
 
     def select(self, tree: Tree, start: str) -> list[str]:
@@ -138,7 +139,11 @@ class MCTS:
         Only selection reads it: the stored `q` of an unvisited node stays what the
         search knows (its critic score alone), which is what the builders compare.
         """
-        stand_in = tree.node(node)["q_mcts"] if self.config.first_play == "parent" else 0.0
+        data = tree.node(node)
+        # The parent's mean from the view of the role choosing among these children.
+        own = (data.get("value_sums") or {}).get(data["role"])
+        mean = data["q_mcts"] if own is None else own / max(data["visits"], 1)
+        stand_in = mean if self.config.first_play == "parent" else 0.0
         alpha = self.config.alpha
         return lambda critic: stand_in if critic is None else alpha * stand_in + (1 - alpha) * critic
 
@@ -147,9 +152,16 @@ class MCTS:
         if not items:
             return
         states = [cursor.tree.state(node) for cursor, node in items]
-        proposals = self.agent.propose(states, self.config.k,
-                                       self.config.expansion_sampling(self.waves))
-        self.stats["propose_calls"] += 1
+        branch = self.config.expand_roles
+        ks = [self.config.k if not branch or cursor.tree.node(node)["role"] in branch else 1
+              for cursor, node in items]
+        proposals: list[list[Proposal]] = [[] for _ in items]
+        for k in sorted(set(ks), reverse=True):  # one call per K: the learner's K, the others' 1
+            group = [i for i, ki in enumerate(ks) if ki == k]
+            for i, found in zip(group, self.agent.propose([states[i] for i in group], k,
+                                                          self.config.expansion_sampling(self.waves))):
+                proposals[i] = found
+            self.stats["propose_calls"] += 1
         for (cursor, node), candidates in zip(items, proposals, strict=True):
             known = {cursor.tree.edge(ch)["action"].strip(): ch for ch in cursor.tree.children(node)}
             for proposal in candidates:
@@ -203,14 +215,43 @@ class MCTS:
             self.stats["critic_calls"] += 1
         return [c.tree.node(p[-1])["critic_value"] for c, p in zip(cursors, paths)]
 
-    def backup(self, tree: Tree, path: Sequence[str], value: float) -> None:
-        """Running mean of the backed-up values along the path (Agent Q: Q_tilde)."""
+    def backup(self, tree: Tree, path: Sequence[str], value: float | dict[str, float]) -> None:
+        """Running mean of the backed-up values along the path (Agent Q: Q_tilde).
+
+        A value per role (a tree with roles, `views`) is summed per role, and each node's
+        `q_mcts` is the mean from the view of the role that chose the move leading to it
+        (`Tree.chooser`): at the other player's turns its siblings are ranked by its outcome.
+        """
         for node in path:
             data = tree.node(node)
             data["visits"] += 1
-            data["value_sum"] += value
+            if isinstance(value, dict):
+                sums = data.setdefault("value_sums", {})
+                for role, v in value.items():
+                    sums[role] = sums.get(role, 0.0) + v
+                data["value_sum"] = sums.get(tree.chooser(node), 0.0)
+            else:
+                data["value_sum"] += value
             data["q_mcts"] = data["value_sum"] / data["visits"]
             self._mix(tree, node)
+
+    def views(self, tree: Tree, leaf: str, value: float) -> float | dict[str, float]:
+        """The value of a simulation ending at `leaf` per role (a tree without roles: `value`).
+
+        The env's per-role returns (`info["rewards"]` summed) when it gives them and the
+        reward is backed up; else `value` is from the view of the role that made the last
+        move, and the other roles get `low + high - value` in a zero-sum env (negamax within
+        the reward range) or `value` too (a shared outcome).
+        """
+        if not tree.roles:
+            return value
+        returns = tree.node(leaf).get("returns")
+        if returns and self.config.value_source != "critic":
+            return {role: float(returns.get(role, 0.0)) for role in tree.roles}
+        low, high = tree.reward_range
+        mover, zero_sum = tree.chooser(leaf), tree.graph.graph.get("zero_sum", False)
+        return {role: value if role == mover or not zero_sum else low + high - value
+                for role in tree.roles}
 
     def _mix(self, tree: Tree, node: str) -> None:
         data, alpha = tree.node(node), self.config.alpha
@@ -222,6 +263,10 @@ class MCTS:
         self.stats["env_steps"] += 1
         env, tree = cursor.env, cursor.tree
         depth = tree.node(node)["depth"] + 1
+        done = depth >= self.config.max_depth or result.terminated or result.truncated
+        # A leaf belongs to the role that ended the game: its state is that role's whole story.
+        role = tree.node(node)["role"] if done or not hasattr(env, "current_role") else env.current_role()
+        rewards = result.info.get("rewards")
         child = tree.add_child(
             node, observation=result.observation, action=proposal.action,
             completion=proposal.completion, token_ids=proposal.token_ids,
@@ -230,9 +275,20 @@ class MCTS:
             parse_error=proposal.parse_error, done=depth >= self.config.max_depth,
             success=succeeded(result.info, tree.node(node)["ret"] + result.reward, result.terminated,
                               tree.reward_range),
-            rollout=rollout, role=env.current_role() if hasattr(env, "current_role") else "")
+            rollout=rollout, role=role,
+            rewards=rewards if tree.roles and isinstance(rewards, dict) else None)
         cursor.remember(child)
         return child
+
+
+def _roles(env: Environment, task: Task) -> dict:
+    """The tree attributes of a multi-role env: its roles, what each is told, zero_sum."""
+    roles = tuple(getattr(env, "roles", ())) if hasattr(env, "current_role") else ()
+    if not roles:
+        return {}
+    told = getattr(env, "instruction", None)
+    return {"roles": list(roles), "zero_sum": bool(getattr(env, "zero_sum", False)),
+            "instructions": {role: told(task, role) for role in roles} if callable(told) else {}}
 
 
 def _priors(scores: Sequence[float | None]) -> list[float]:

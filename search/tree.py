@@ -8,13 +8,22 @@ environment's reward for the action that led here), `ret` (sum of rewards from
 the root), `terminated`, `truncated`, `done` (a leaf: terminated, truncated or
 at the depth limit), `success` (the environment said the task was solved), `expanded` (K candidates were proposed here), `rollout`
 (made by a simulation rather than an expansion), `critic_value` (the critic's
-estimate that the task is done, value_source='critic' only), `role`.
+estimate that the task is done, value_source='critic' only), `role` (the role to act
+at this node), `rewards`/`returns` (per role: the step's `info["rewards"]` and their
+sums from the root; None when the env gives one reward), `value_sums` (per role, the
+backed-up values' sums: a two-player node's `q_mcts` is the mean from the view of the
+role that chose the move leading here, its parent's `role`).
 
 Edge attributes (an action): `action`, `completion`, `token_ids`, `logprobs`
 (under the generating policy), `logprob` (their sum), `invalid`,
 `parse_error`, `samples` (how many of the K proposals were this action).
 
-Graph attributes: `task_id`, `instruction`, `env`, `alpha`, `value_source`.
+Graph attributes: `task_id`, `instruction`, `env`, `alpha`, `value_source`, and for
+multi-role envs `roles`, `instructions` (role -> what the role is told) and `zero_sum`.
+
+In a tree with roles each role reads only its own part of a path (`state`): the
+observations at the nodes where it acts and its own completions, under its own
+instruction. A single-role tree (role "") reads the whole path.
 
 Environment snapshots live beside the graph in `Tree.snapshots` and are not
 saved: a loaded tree is for reading and building data, not for searching on.
@@ -36,7 +45,7 @@ from typing import Any
 
 import networkx as nx
 
-from agentloop.agents.protocol import AgentState
+from agentloop.agents.protocol import AgentState, Turn
 from agentloop.atomic import write_atomic
 
 ROOT = "0"
@@ -89,14 +98,24 @@ class Tree:
                   token_ids: tuple[int, ...] = (), logprobs: tuple[float, ...] = (),
                   reward: float = 0.0, terminated: bool = False, truncated: bool = False,
                   invalid: bool = False, parse_error: str | None = None, done: bool = False,
-                  success: bool = False, rollout: bool = False, role: str = "") -> str:
-        """Add the state reached from `parent` by `action`; returns its id."""
+                  success: bool = False, rollout: bool = False, role: str = "",
+                  rewards: dict[str, float] | None = None) -> str:
+        """Add the state reached from `parent` by `action`; returns its id.
+
+        `rewards` are the step's rewards per role (`info["rewards"]`), summed into
+        `returns` from the root.
+        """
         node = str(self.graph.number_of_nodes())
         above = self.node(parent)
         self.graph.add_node(node, **_node(
             observation, depth=above["depth"] + 1, parent=parent, role=role, reward=float(reward),
             ret=above["ret"] + float(reward), terminated=terminated, truncated=truncated,
             done=done or terminated or truncated, success=success, rollout=rollout))
+        if rewards is not None:
+            before = above.get("returns") or {}
+            self.node(node)["rewards"] = {r: float(v) for r, v in rewards.items()}
+            self.node(node)["returns"] = {r: before.get(r, 0.0) + float(rewards.get(r, 0.0))
+                                          for r in {*before, *rewards}}
         self.graph.add_edge(parent, node, action=action,
                             completion=action if completion is None else completion,
                             token_ids=list(token_ids), logprobs=list(logprobs),
@@ -111,15 +130,33 @@ class Tree:
             path.append(parent)
         return path[::-1]
 
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The env's roles (empty for a single-agent env)."""
+        return tuple(self.graph.graph.get("roles") or ())
+
+    def chooser(self, node: str) -> str:
+        """The role that chose the move leading to `node` (the root: its own role); a
+        node's Q is from this role's view."""
+        parent = self.node(node)["parent"]
+        return self.node(node if parent is None else parent)["role"]
+
     def state(self, node: str) -> AgentState:
-        """What the agent read at `node`: task, the turns that led here, the observation."""
-        path = self.path(node)
-        state = AgentState(self.instruction, self.node(ROOT)["observation"],
-                           role=self.node(ROOT)["role"])
-        for child in path[1:]:
-            state = state.then(self.edge(child)["completion"], self.node(child)["observation"])
-        return AgentState(state.instruction, state.observation, state.history,
-                          self.node(node)["role"])
+        """What the agent acting at `node` read there: its instruction, its own past turns on
+        the path (the observations where it acted, its completions), the observation.
+
+        Only nodes of `node`'s role count when the tree has roles, so a role never sees
+        another's completions or private observations; with one role that is the whole path.
+        `AgentState.actions` holds every action of the path (all roles'), for agents that
+        replay the env (the scripted doubles); prompts never show it.
+        """
+        path, role = self.path(node), self.node(node)["role"]
+        mine = [n for n in path if self.node(n)["role"] == role] if self.roles else path
+        instruction = (self.graph.graph.get("instructions") or {}).get(role, self.instruction)
+        history = tuple(Turn(self.node(n)["observation"], self.edge(path[path.index(n) + 1])["completion"])
+                        for n in mine if n != node)
+        actions = tuple(self.edge(n)["action"] for n in path[1:])
+        return AgentState(instruction, self.node(node)["observation"], history, role, actions)
 
     def leaves(self) -> Iterator[str]:
         """Nodes that end a simulated episode (done and visited), in id order."""
@@ -127,12 +164,6 @@ class Tree:
             if data["done"] and data["visits"] > 0 and self.graph.out_degree(node) == 0:
                 yield node
 
-    def to_json(self) -> dict[str, Any]:
-        return nx.node_link_data(self.graph, edges="edges")
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Tree:
-        return cls(nx.node_link_graph(data, directed=True, multigraph=False, edges="edges"))
     def solved(self) -> bool:
         """Whether a simulation of this search ended in success ("solved in search").
 
@@ -150,6 +181,12 @@ class Tree:
         """
         return any(self.node(leaf)["success"] for leaf in self.leaves())
 
+    def to_json(self) -> dict[str, Any]:
+        return nx.node_link_data(self.graph, edges="edges")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Tree:
+        return cls(nx.node_link_graph(data, directed=True, multigraph=False, edges="edges"))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write node-link JSON atomically (temporary file, then rename)."""

@@ -39,6 +39,10 @@ class AgentState:
     observation: str
     history: tuple[Turn, ...] = ()
     role: str = ""
+    actions: tuple[str, ...] = ()
+    """Every action since the start, all roles' (a search tree fills it; empty when unknown):
+    what an agent that replays the env reads when `history` holds only its own turns. No
+    prompt shows it."""
 
     def then(self, completion: str, observation: str) -> AgentState:
         """The state after acting with `completion` and seeing `observation`."""

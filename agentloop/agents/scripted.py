@@ -58,6 +58,8 @@ class RandomAgent:
         for split in splits:
             for task in env.tasks(split):
                 self.tasks.setdefault(task.instruction, task)
+                for role in getattr(env, "roles", ()) if hasattr(env, "instruction") else ():
+                    self.tasks.setdefault(env.instruction(task, role), task)  # what each role is told
         self._react = ReActAgent(None, system_prompt=system_prompt_of(env),
                                  demonstration=getattr(env, "demonstration", ()), codec=self.codec)
 
@@ -67,7 +69,10 @@ class RandomAgent:
         if task is None:
             raise KeyError(f"no task of the env has the instruction {state.instruction[:60]!r}")
         self.env.reset(task)
-        for turn in state.history:
+        if state.actions:  # a tree's state: every role's actions (its history is the role's own)
+            for action in state.actions:
+                self.env.step(action)
+        for turn in () if state.actions else state.history:
             parsed = parse_action(turn.completion, codec=self.codec)
             self.env.step(parsed.action if parsed.action is not None else parsed.written)
         return [a.replace("...", self.fill(state)) for a in self.env.available_actions()]
