@@ -241,7 +241,8 @@ class MCTS:
         The env's per-role returns (`info["rewards"]` summed) when it gives them and the
         reward is backed up; else `value` is from the view of the role that made the last
         move, and the other roles get `low + high - value` in a zero-sum env (negamax within
-        the reward range) or `value` too (a shared outcome).
+        the reward range) or `value` too (a shared outcome). A critic's value is from the
+        view of the leaf's role, whose state it read.
         """
         if not tree.roles:
             return value
@@ -249,7 +250,9 @@ class MCTS:
         if returns and self.config.value_source != "critic":
             return {role: float(returns.get(role, 0.0)) for role in tree.roles}
         low, high = tree.reward_range
-        mover, zero_sum = tree.chooser(leaf), tree.graph.graph.get("zero_sum", False)
+        critic = self.config.value_source == "critic"
+        mover = tree.node(leaf)["role"] if critic else tree.chooser(leaf)
+        zero_sum = tree.graph.graph.get("zero_sum", False)
         return {role: value if role == mover or not zero_sum else low + high - value
                 for role in tree.roles}
 
@@ -263,9 +266,10 @@ class MCTS:
         self.stats["env_steps"] += 1
         env, tree = cursor.env, cursor.tree
         depth = tree.node(node)["depth"] + 1
-        done = depth >= self.config.max_depth or result.terminated or result.truncated
-        # A leaf belongs to the role that ended the game: its state is that role's whole story.
-        role = tree.node(node)["role"] if done or not hasattr(env, "current_role") else env.current_role()
+        over = result.terminated or result.truncated
+        # A node's observation is its role's. A finished game's belongs to the role that ended
+        # it (an env may name anyone as acting after the end), so its state is that role's story.
+        role = tree.node(node)["role"] if over or not hasattr(env, "current_role") else env.current_role()
         rewards = result.info.get("rewards")
         child = tree.add_child(
             node, observation=result.observation, action=proposal.action,

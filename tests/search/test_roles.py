@@ -9,14 +9,15 @@ accept; the seller's best opening is A (its worst case there, 40%, beats B's bes
 
 from __future__ import annotations
 
-from agentloop.agents.protocol import AgentState, Proposal
-from agentloop.agents.react import ReActAgent
-from agentloop.agents.roles import RoleAgents
 from agentloop.environments.negotiation.env import NegotiationEnv, rules
 from agentloop.search.config import SearchConfig
 from agentloop.search.mcts import MCTS
 from agentloop.search.pairs import PairConfig, step_pairs
 from agentloop.search.tree import Tree
+
+from agentloop.agents.protocol import AgentState, Proposal
+from agentloop.agents.react import ReActAgent
+from agentloop.agents.roles import RoleAgents
 
 SECRET = "my secret plan"
 
