@@ -11,7 +11,8 @@ keeps agentloop's three roles: an assistant message's `tool_calls` become that
 JSON in its text, and a `tool` message becomes a user message
 "Tool NAME returned: ...". (agentloop's `Message` keeps its three roles because
 every chat template and trainer reads them; a tool result is, to a model
-without tool tokens, something the user side tells it.)
+without tool tokens, something the user side tells it.) A rollout's recorded
+prompt (`agentloop.serve.rollouts`) is that three-role chat in both cases.
 
 Reading. The reply is data: every JSON object in it is read with
 `json.JSONDecoder.raw_decode`, one of the shapes `{"tool"|"name": NAME,
