@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from agentloop.search.best import turns
 from agentloop.search.conversation import PromptFn, whole_conversation
 from agentloop.search.trainable import Imitable, trainable_path
-from agentloop.search.tree import Tree
+from agentloop.search.tree import NOT_YOURS, Tree
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentloop.agents.critic import Critic
@@ -82,26 +82,36 @@ class Splice:
     parent: str
 
 
+def leaf_return(tree: Tree, leaf: str, role: str) -> float:
+    """The leaf's return for `role`: its per-role return in a tree with roles whose env gave
+    rewards per role, else the return."""
+    returns = tree.node(leaf).get("returns")
+    return float(returns.get(role, 0.0)) if tree.roles and returns else tree.node(leaf)["ret"]
+
+
 def splices(tree: Tree, config: RevisionConfig) -> list[Splice]:
-    """The (bad, good, shared parent) triples of one tree, by the alpha/beta rules."""
+    """The (bad, good, shared parent) triples of one tree, by the alpha/beta rules; in a
+    tree with roles, returns are those of the role acting at the shared parent (whose
+    choice there the revision corrects)."""
     leaves = list(tree.leaves())
     span = tree.reward_range  # alpha and beta are fractions of the env's reward range
-    good = [n for n in leaves if tree.node(n)["ret"] >= in_range(config.alpha, span)]
-    beta = config.beta * (span[1] - span[0])
+    alpha, beta = in_range(config.alpha, span), config.beta * (span[1] - span[0])
     out = []
     for bad in leaves:
-        partners = [g for g in good
-                    if g != bad and tree.node(bad)["ret"] <= tree.node(g)["ret"] - beta]
-        if not partners:
-            continue
         bad_path = tree.path(bad)
 
         def shared(g: str) -> str:
             common = [a for a, b in zip(bad_path, tree.path(g)) if a == b]
             return common[-1]
 
-        best = max(partners, key=lambda g: (tree.node(shared(g))["depth"],
-                                            tree.node(g)["ret"], -int(g)))
+        def value(leaf: str, g: str) -> float:
+            return leaf_return(tree, leaf, tree.node(shared(g))["role"])
+
+        partners = [g for g in leaves
+                    if g != bad and value(g, g) >= alpha and value(bad, g) <= value(g, g) - beta]
+        if not partners:
+            continue
+        best = max(partners, key=lambda g: (tree.node(shared(g))["depth"], value(g, g), -int(g)))
         out.append(Splice(tree, bad, best, shared(best)))
         if len(out) == config.max_per_tree:
             break
@@ -118,15 +128,18 @@ def revision_trajectories(trees: Sequence[Tree], prompt: PromptFn, judge: Critic
     found = [s for tree in trees for s in splices(tree, config)]
     if not found:
         return []
-    verdicts = judge.judge([s.tree.state(s.bad) for s in found])
+    # In a tree with roles the judge reads the shared parent's role's own turns only.
+    verdicts = judge.judge([s.tree.state(s.bad, s.tree.node(s.parent)["role"]) for s in found])
     records = (splice_revision(s, first_error(s, v, config), prompt, config, run, round, imitable)
                for s, v in zip(found, verdicts, strict=True))
     return [record for record in records if record is not None]
 
 
 def first_error(splice: Splice, bad_probabilities: Sequence[float], config: RevisionConfig) -> int:
-    """t': the first turn after the shared parent judged bad, else the bad path's last turn."""
-    start = splice.tree.node(splice.parent)["depth"]
+    """t': the first turn after the shared parent judged bad, else the bad path's last turn
+    (turns of the shared parent's role, in a tree with roles)."""
+    tree = splice.tree
+    start = tree.turn_nodes(splice.bad, tree.node(splice.parent)["role"]).index(splice.parent)
     for t in range(start, len(bad_probabilities)):
         if bad_probabilities[t] > config.bad_probability:
             return t
@@ -140,22 +153,28 @@ def splice_revision(splice: Splice, t_error: int, prompt: PromptFn, config: Revi
     trainable turns after the shared parent, as one conversation; None when the good path
     takes no valid action after the parent (nothing to revise into)."""
     tree = splice.tree
+    role = tree.node(splice.parent)["role"]  # in a tree with roles, the revision is this role's
     good = trainable_path(tree, splice.good, imitable, start=splice.parent)
-    if not good.turns:
+    mine = [i for i, n in enumerate(good.nodes[:-1]) if not tree.roles or tree.node(n)["role"] == role]
+    good_turns, good_train = [good.turns[i] for i in mine], [good.train[i] for i in mine]
+    if not good_turns:
         return None
-    bad = turns(tree, splice.bad)[: t_error + 1]
-    after_error = tree.node(tree.path(splice.bad)[t_error + 1])["observation"]
+    bad = turns(tree, splice.bad)[: t_error + 1] if not tree.roles else \
+        list(tree.state(splice.bad, role).history[: t_error + 1])
+    acted = tree.turn_nodes(splice.bad, role)
+    after_error = tree.node(acted[t_error + 1])["observation"] if t_error + 1 < len(acted) else NOT_YOURS
     revision = Turn(after_error, config.revision_thought)
     # The first good turn's page is P's (detours right after P are cut out).
-    first = good.turns[0]
+    first = good_turns[0]
     resume = Turn(f"{config.revision_observation}\n{first.observation}", first.completion)
-    spliced = [*bad, revision, resume, *good.turns[1:]]
-    train = [False] * len(bad) + [True, *good.train]
-    messages, flags = whole_conversation(prompt, tree.instruction, spliced, train,
-                                         tree.node(tree.root)["role"])
+    spliced = [*bad, revision, resume, *good_turns[1:]]
+    train = [False] * len(bad) + [True, *good_train]
+    told = (tree.graph.graph.get("instructions") or {}).get(role, tree.instruction)
+    messages, flags = whole_conversation(prompt, told, spliced, train,
+                                         role if tree.roles else tree.node(tree.root)["role"])
     return RevisionTrajectory(
         messages=tuple(messages), train=tuple(flags), kind="revision",
-        bad_reward=tree.node(splice.bad)["ret"], good_reward=tree.node(splice.good)["ret"],
+        bad_reward=leaf_return(tree, splice.bad, role), good_reward=leaf_return(tree, splice.good, role),
         revision_step=t_error,
         provenance=Provenance(run=run, round=round, task_id=tree.task_id,
                               node_ids=(splice.parent, splice.bad, splice.good)))

@@ -49,6 +49,8 @@ from agentloop.agents.protocol import AgentState, Turn
 from agentloop.atomic import write_atomic
 
 ROOT = "0"
+NOT_YOURS = "(It is not your turn.)"
+"""The observation of a role's story at a node where another role acts (`Tree.state`)."""
 
 
 class Tree:
@@ -141,22 +143,32 @@ class Tree:
         parent = self.node(node)["parent"]
         return self.node(node if parent is None else parent)["role"]
 
-    def state(self, node: str) -> AgentState:
+    def state(self, node: str, role: str | None = None) -> AgentState:
         """What the agent acting at `node` read there: its instruction, its own past turns on
         the path (the observations where it acted, its completions), the observation.
 
         Only nodes of `node`'s role count when the tree has roles, so a role never sees
         another's completions or private observations; with one role that is the whole path.
+        `role` asks for another role's story up to `node` (its turns on the path); the
+        node's observation is then not shown, as it is the acting role's.
         `AgentState.actions` holds every action of the path (all roles'), for agents that
         replay the env (the scripted doubles); prompts never show it.
         """
-        path, role = self.path(node), self.node(node)["role"]
-        mine = [n for n in path if self.node(n)["role"] == role] if self.roles else path
+        path = self.path(node)
+        role = self.node(node)["role"] if role is None else role
+        mine = self.turn_nodes(node, role)
         instruction = (self.graph.graph.get("instructions") or {}).get(role, self.instruction)
         history = tuple(Turn(self.node(n)["observation"], self.edge(path[path.index(n) + 1])["completion"])
                         for n in mine if n != node)
+        observation = self.node(node)["observation"] if self.node(node)["role"] == role else NOT_YOURS
         actions = tuple(self.edge(n)["action"] for n in path[1:])
-        return AgentState(instruction, self.node(node)["observation"], history, role, actions)
+        return AgentState(instruction, observation, history, role, actions)
+
+    def turn_nodes(self, node: str, role: str) -> list[str]:
+        """The nodes on the path to `node` (both ends included) where `role` acts; with one
+        role, the whole path."""
+        path = self.path(node)
+        return [n for n in path if self.node(n)["role"] == role] if self.roles else path
 
     def leaves(self) -> Iterator[str]:
         """Nodes that end a simulated episode (done and visited), in id order."""

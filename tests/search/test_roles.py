@@ -13,11 +13,13 @@ from agentloop.environments.negotiation.env import NegotiationEnv, rules
 from agentloop.search.config import SearchConfig
 from agentloop.search.mcts import MCTS
 from agentloop.search.pairs import PairConfig, step_pairs
+from agentloop.search.revisions import RevisionConfig, revision_trajectories
 from agentloop.search.tree import Tree
 
 from agentloop.agents.protocol import AgentState, Proposal
 from agentloop.agents.react import ReActAgent
 from agentloop.agents.roles import RoleAgents
+from agentloop.agents.scripted import ScriptedCritic
 
 SECRET = "my secret plan"
 
@@ -165,3 +167,26 @@ def test_role_agents_batch_per_role_in_order():
         assert "judge" in str(error)
     else:
         raise AssertionError("a role without an agent must be an error")
+
+
+def test_revisions_are_built_per_role_from_the_deciding_roles_view():
+    tree, task, agents, _ = search(CONFIG)
+    revisions = revision_trajectories([tree], agents.prompt, ScriptedCritic(),
+                                      RevisionConfig(alpha=0.5, max_per_tree=10))
+    assert revisions
+    high = child(tree, tree.root, price(task, 0.8))
+    roles = set()
+    for revision in revisions:
+        parent, bad, good = revision.provenance.node_ids
+        role = tree.node(parent)["role"]
+        roles.add(role)
+        assert revision.good_reward > revision.bad_reward
+        assert revision.good_reward == tree.node(good)["returns"][role]
+        text = "\n".join(m.content for m in revision.messages)
+        assert revision.messages[0].content == rules(role)
+        assert f"as {'seller' if role == 'buyer' else 'buyer'}" not in text  # the other's turns hidden
+        if parent == high:  # the buyer learns to counter instead of accepting the high price
+            trained = [m.content for m, flag in zip(revision.messages, revision.train) if flag]
+            assert any(price(task, 0.4) in content for content in trained)
+    assert roles == {"seller", "buyer"}
+    assert any(r.provenance.node_ids[0] == high for r in revisions)
