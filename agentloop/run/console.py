@@ -18,7 +18,9 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -211,3 +213,29 @@ def _said(metric: dict[str, Any]) -> str:
         total, rate = metric.get("num_tasks", 0), metric.get("success_rate", 0.0)
         return f"{phase[len('evaluate-'):]} {round(rate * total)}/{total} ({rate:.0%})"
     return ""
+
+
+VERBOSE_HELP = "Also show the engine and library logs on the console (they always go to the log file)."
+
+
+@contextmanager
+def quiet_console(log: Path, verbose: bool) -> Iterator:
+    """The console of a command that starts a model: engine and library output to `log`
+    (and to the console too when `verbose`); on the console, the live display."""
+    import typer
+
+    from agentloop.run.logs import logs_to
+
+    try:
+        with logs_to(log, echo=verbose) as terminal:
+            # A file or pipe gets full rows, a terminal its own width. Beside --verbose's log
+            # lines a redrawn display would overwrite them: each phase is then printed once, at its end.
+            console = Console(file=terminal, width=None if terminal.isatty() else 120,
+                              force_interactive=False if verbose else None)
+            with RunDisplay(console) as display:
+                yield display
+    except typer.Exit:
+        raise
+    except Exception:
+        typer.echo(f"(engine and library logs: {log})", err=True)
+        raise
