@@ -97,8 +97,10 @@ class VLLMConfig(Section):
     kind: Literal["vllm"] = "vllm"
     model: str = "default"
     """"default" or a local Hugging Face model directory (vLLM cannot read GGUF)."""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "bfloat16"
-    """Precision; bfloat16 where the hardware supports it."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Precision. "auto": bfloat16 where the hardware computes it natively (a GPU, a CPU with
+    AVX512-BF16 or AMX), else float32; on an AVX2-only CPU bfloat16 is emulated and an engine
+    start alone took 9 minutes instead of about one."""
     max_model_len: int = Field(4096, gt=0)
     """Longest prompt plus completion."""
     kv_cache_gib: float = Field(2.0, gt=0)
@@ -274,10 +276,6 @@ class ScaleConfig(Section):
     workers: int = Field(2, gt=0, le=4096)
     """Search / evaluation workers; tasks are sharded over them, worker i calls engine
     i mod `engines`."""
-    train_processes: int = Field(1, gt=0, le=1024)
-    """Processes each round trains in, started on the driver's node by `accelerate launch`
-    (one per GPU; gloo on CPU); each runs its share of every step's micro-batches
-    (`agentloop.trainers.parallel`). 1 trains in the loop's own process."""
     train_processes: int = Field(1, gt=0, le=1024)
     """Processes each round trains in, started on the driver's node by `accelerate launch`
     (one per GPU; gloo on CPU); each runs its share of every step's micro-batches
