@@ -144,3 +144,23 @@ def test_game_feedback_plays_each_task_and_asks_the_critic_about_it():
     assert len(critic.prompts) == 2
     assert "Here is the seller's game" in critic.prompts[0][1].content
     assert "You answered: say[Deal!]" in critic.prompts[0][1].content
+
+
+def test_coached_references_equal_the_trainers_under_the_plain_prompt(tokenizer, make_tiny_model):
+    from test_recorded_logprobs import STATES, assert_recorded_is_trained, pairs_of, recomputed
+
+    from agentloop.llm.protocol import Sampling
+    from agentloop.llm.transformers_backend import TransformersBackend
+
+    llm = TransformersBackend(make_tiny_model(0), tokenizer)
+    agent = FeedbackAgent(ReActAgent(llm, max_history=2), {s.instruction: ADVICE for s in STATES})
+    proposals, pairs = pairs_of(agent, STATES, k=4, sampling=Sampling(temperature=1.0, max_new_tokens=6, seed=1))
+    # Per state: a pair of two plain proposals, then one of two coached ones, whose recorded
+    # references must be the plain prompt's.
+    assert all(ADVICE not in m.content for pair in pairs for m in pair.prompt)
+    values, encoded = recomputed(make_tiny_model(0), tokenizer, pairs)
+    assert_recorded_is_trained(proposals, pairs, values, encoded, atol=1e-4)
+    # Under the feedback prompt the same tokens score differently: keeping those would be stale.
+    coached = agent.coached(STATES[0])
+    (under_feedback,) = llm.score([agent.agent.prompt(coached)], [proposals[2].completion + "<|im_end|>"])
+    assert abs(under_feedback.logprob - proposals[2].logprob) > 1e-3
