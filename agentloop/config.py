@@ -252,6 +252,12 @@ class LoopConfig(Section):
     """iTool's deficiency selection: search only this fraction of the round's train tasks, those
     whose ground truth (the env's `solution`) the round's starting model finds least likely
     (perplexity; tool-call and answer-only tasks ranked apart; iTool: 0.3). None searches all."""
+    feedback: bool = False
+    """Context distillation of AI feedback (ICL-AIF, issue 14): before the search, the round's
+    model plays each train task once greedily and, as critic, gives three suggestions on it;
+    half of every K candidates are then drawn with that feedback in the task instruction
+    (`agents.feedback_agent.FeedbackAgent`), while the data is built under the plain prompt.
+    Local search only (not with `scale.workers` over Ray)."""
     seed: int = 0
     """Seed of sampling and training."""
 

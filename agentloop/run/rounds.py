@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from agentloop.agents.critic import build_critic
+from agentloop.agents.feedback_agent import FeedbackAgent
 from agentloop.atomic import write_atomic
 from agentloop.config import ConfigError, RunConfig
 from agentloop.environments.codec import codec_of
@@ -41,6 +42,7 @@ from agentloop.run.from_config import (
     close_llm,
     revision_prompt,
 )
+from agentloop.run.game_feedback import game_feedback
 from agentloop.run.report import write_report
 from agentloop.run.rundir import RunDir
 from agentloop.search import (
@@ -186,6 +188,12 @@ def collect_phase(session: Session, round: int) -> None:
     if config.loop.select_hardest is not None:  # iTool: search where the policy is weakest
         train_tasks = select_hardest(train_tasks, config.loop.select_hardest, llm, agent.prompt,
                                      session.new_env, getattr(agent, "response_prefix", ""))
+    if config.loop.feedback:  # ICL-AIF's feedback, distilled: half of K read it, the data does not
+        if session.cluster is not None:
+            raise ConfigError("loop.feedback needs the local search (no scale.workers)")
+        feedback = game_feedback(llm, session.new_env(), agent, train_tasks, getattr(env, "role", "player"),
+                                 config.agent.max_steps, agent_sampling(config.agent, greedy=True))
+        agent = FeedbackAgent(agent, feedback, llm)
     if session.cluster is not None:  # sharded over Ray workers, each saving its trees as it goes
         distributed.collect(session.cluster, run.model_of(round - 1), train_tasks, partial)
     else:
