@@ -33,7 +33,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentloop.config import LLMConfig, RunConfig, VLLMConfig
+from agentloop.config import RunConfig
+from agentloop.llm.config import LLMConfig, VLLMConfig
 from agentloop.environments.protocol import Environment, Task
 from agentloop.jsonl import read_jsonl
 from agentloop.llm.protocol import LLM

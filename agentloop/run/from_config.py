@@ -18,14 +18,11 @@ from agentloop.config import (
     ConfigError,
     EnvConfig,
     ImportEnvConfig,
-    LLMConfig,
     MazeConfig,
     NegotiationConfig,
     ToolUseConfig,
-    OpenAILLMConfig,
-    TransformersLLMConfig,
-    VLLMConfig,
 )
+from agentloop.llm.config import LLMConfig, OpenAILLMConfig, TransformersLLMConfig, VLLMConfig
 from agentloop.environments.codec import codec_of
 from agentloop.environments.protocol import Environment
 from agentloop.llm.model_path import resolve_model
