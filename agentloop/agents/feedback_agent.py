@@ -93,19 +93,16 @@ class FeedbackAgent:
         if not half or not any(coached):
             return self.agent.propose(states, k, sampling)
         plain_k = k - half
-        fed_index = [i for i, c in enumerate(coached) if c is not None]
-        # One call: every state's plain half and every coached state's other half.
-        drawn = self.agent.propose(states + [coached[i] for i in fed_index], plain_k, sampling)
+        # One call: every state's first half plain, its second half coached (a state without
+        # feedback asks twice: two rows of one call draw apart, two seeded calls might not).
+        drawn = self.agent.propose(states + [c or s for c, s in zip(coached, states)], plain_k, sampling)
         rows = [list(row) for row in drawn[:len(states)]]
-        fed = [list(row)[:half] for row in drawn[len(states):]]
-        fed = self._plain_logprobs([states[i] for i in fed_index], fed)
-        for i, extra in zip(fed_index, fed):
-            rows[i] += extra
-        uncoached = [i for i, c in enumerate(coached) if c is None]
-        if uncoached:  # they still need their other half, from the plain agent
-            for i, extra in zip(uncoached, self.agent.propose([states[i] for i in uncoached], half, sampling)):
-                rows[i] += list(extra)
-        return rows
+        seconds = [list(row)[:half] for row in drawn[len(states):]]
+        fed_index = [i for i, c in enumerate(coached) if c is not None]
+        fed = self._plain_logprobs([states[i] for i in fed_index], [seconds[i] for i in fed_index])
+        for i, rescored in zip(fed_index, fed):
+            seconds[i] = rescored
+        return [row + second for row, second in zip(rows, seconds)]
 
     def _plain_logprobs(self, states: Sequence[AgentState],
                         rows: Sequence[Sequence[Proposal]]) -> list[list[Proposal]]:
