@@ -179,8 +179,11 @@ def test_sigkill_in_each_phase_then_resume_equals_uninterrupted(tmp_path, walker
     ("env.kind=atlantis", "atlantis"),
 ])
 def test_bad_config_fails_before_any_work(tmp_path, override, message):
-    result = subprocess.run([sys.executable, "-m", "agentloop.cli", "run", override,
-                             f"loop.runs_dir={tmp_path}"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert message in result.stderr
+    from typer.testing import CliRunner
+
+    from agentloop.cli import app
+
+    result = CliRunner().invoke(app, ["run", override, f"loop.runs_dir={tmp_path}"])
+    assert result.exit_code == 2
+    assert message in result.output
     assert not any(tmp_path.iterdir()), "work started before the config was checked"

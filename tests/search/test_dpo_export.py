@@ -38,6 +38,7 @@ def test_pairs_jsonl_is_trl_conversational_with_reference_logprobs(pairs_file):
     assert row["provenance"]["run"] == "test" and len(row["provenance"]["node_ids"]) == 3
 
 
+@pytest.mark.slow  # a whole TRL DPOTrainer step: the heaviest import of the suite
 def test_one_dpo_trainer_step(pairs_file, tmp_path):
     from datasets import load_dataset
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM

@@ -210,6 +210,7 @@ def test_seeded_requests_repeat_under_concurrency(http):
     assert together == alone
 
 
+@pytest.mark.slow  # a subprocess server
 def test_serve_command_serves_a_model_directory(tiny_dir):
     with serve_command(str(tiny_dir)) as url:
         models = httpx.get(f"{url}/models", timeout=5).json()

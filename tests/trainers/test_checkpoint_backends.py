@@ -46,6 +46,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # a subprocess server
 def test_agentloop_serve_generates_from_checkpoint(checkpoint):
     port = _free_port()
     command = [sys.executable, "-m", "agentloop.cli", "serve", str(checkpoint), "--port", str(port)]
