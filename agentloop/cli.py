@@ -117,7 +117,7 @@ def rollout(
         env = build_env(run_config.env, run_config.agent)
         llm = build_llm(run_config.llm)
         try:
-            agent = build_agent(run_config.agent, llm, env)
+            agent = build_agent(run_config.agent, llm, env, training=False)
             chosen = list(env.tasks(split))[:tasks]
             trajectories = run_episodes(env, chosen, agent, max_steps=run_config.agent.max_steps,
                                         concurrency=concurrency,

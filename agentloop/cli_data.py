@@ -62,7 +62,7 @@ def search(
         display.start(f"search · {setting}")
         env = build_env(run_config.env, run_config.agent)
         llm = build_llm(run_config.llm)
-        agent = build_agent(run_config.agent, llm, env)
+        agent = build_agent(run_config.agent, llm, env, training=setting == "reward")
         critic = build_critic(run_config.critic, llm)
         chosen = list(env.tasks(split))[:tasks]
         factory = lambda: build_env(run_config.env, run_config.agent)  # noqa: E731 (one env per tree)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from agentloop.agents.parsing import parse_action
 from agentloop.agents.protocol import AgentState, Proposal
@@ -76,6 +77,10 @@ class ReActAgent:
     (`agentloop.agents.trained_logprobs`): the recorded sums are then the off-policy
     DPO reference with no reference forward at training time. A backend without a
     tokenizer (no end-of-turn text known) records none, and training computes them.
+    With `record_trained=False` (evaluation, search at inference: nothing trains on
+    them) proposals keep the generated tokens' own log-probs and that scoring pass,
+    a whole-prompt prefill per state (on vLLM prompt log-probs skip the prefix cache),
+    is not paid.
     """
 
     def __init__(
@@ -88,8 +93,10 @@ class ReActAgent:
         response_prefix: str = "Thought:",
         demonstration: Sequence[Message] = (),
         codec: ActionCodec | None = None,
+        record_trained: bool = True,
     ):
         self.llm = llm
+        self.record_trained = record_trained
         self.system_prompt = system_prompt
         self.verbs = tuple(verbs)
         self.max_history = max_history
@@ -127,6 +134,9 @@ class ReActAgent:
         prompts = [self.llm.render(m) + self.response_prefix for m in messages]
         outputs = self.llm.generate(prompts, n=k, sampling=sampling or self.sampling)
         proposals = [[self._proposal(c.text) for c in completions] for completions in outputs]
+        if not self.record_trained:
+            return [[replace(p, token_ids=tuple(c.token_ids), logprobs=tuple(c.logprobs)) for p, c in zip(row, cs)]
+                    for row, cs in zip(proposals, outputs)]
         return record_trained_logprobs(self.llm, messages, prompts, outputs, proposals, self.response_prefix)
 
     def _proposal(self, text: str) -> Proposal:

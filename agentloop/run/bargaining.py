@@ -55,7 +55,7 @@ def selfplay_from_config(config: RunConfig, output: Path) -> GameSummary:
     try:
         for model in dict.fromkeys(models.values()):
             llms[model] = build_llm(config.llm, model)
-        agents = {role: build_agent(config.agent, llms[models[role]], _game(env_config, role))
+        agents = {role: build_agent(config.agent, llms[models[role]], _game(env_config, role), training=False)
                   for role in env.roles}
         sampling = agent_sampling(config.agent, greedy=config.selfplay.greedy)
         games = play_games(env, env.tasks("test")[: config.selfplay.games], agents,

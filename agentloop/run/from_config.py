@@ -102,17 +102,20 @@ def agent_sampling(config: AgentConfig, greedy: bool = False) -> Sampling:
                     max_new_tokens=config.max_new_tokens, stop=("\nObservation",))
 
 
-def build_agent(config: AgentConfig, llm: LLM, env: Environment) -> Agent:
+def build_agent(config: AgentConfig, llm: LLM, env: Environment, training: bool = True) -> Agent:
     """A ReAct agent for `env` (its `system_prompt`, `demonstration` and action codec
     when it has them) on `llm`; for a graph agent, the `GraphAgent` that completes the
-    graph's paused model calls (`env` is then `build_env(..., agent=config)`)."""
+    graph's paused model calls (`env` is then `build_env(..., agent=config)`).
+    `training=False` (evaluation, search at inference) skips recording the trained
+    tokens' log-probs, which only training data needs."""
     if config.kind == "graph":
         from agentloop.agents.graph_search import GraphAgent
 
         return GraphAgent(llm, sampling=agent_sampling(config))
     return ReActAgent(llm, system_prompt=system_prompt_of(env),
                       demonstration=getattr(env, "demonstration", ()), codec=codec_of(env),
-                      max_history=config.max_history, sampling=agent_sampling(config))
+                      max_history=config.max_history, sampling=agent_sampling(config),
+                      record_trained=training)
 
 
 def revision_prompt(config: AgentConfig, max_depth: int, env: Environment) -> PromptFn:

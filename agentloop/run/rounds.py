@@ -266,11 +266,6 @@ def train_phase(session: Session, round: int) -> None:
 
         stages = [(name, functools.partial(train_in_processes, name, processes=config.scale.train_processes),
                    data, cfg) for name, _, data, cfg in stages]
-    if config.scale is not None and config.scale.train_processes > 1:  # ranks started by accelerate launch
-        from agentloop.trainers.parallel import train_in_processes
-
-        stages = [(name, functools.partial(train_in_processes, name, processes=config.scale.train_processes),
-                   data, cfg) for name, _, data, cfg in stages]
     facts = {}
     for index, (name, train, data, cfg) in enumerate(stages):
         # The round's final model is always round-K/checkpoint; earlier stages keep their name.
@@ -316,7 +311,7 @@ def evaluate_phase(session: Session, round: int) -> None:
         return
     started = _begin(session, round, "evaluate")
     llm = session.llm(run.model_of(round))
-    agent = build_agent(config.agent, llm, session.env)
+    agent = build_agent(config.agent, llm, session.env, training=False)  # nothing trains on the test tasks
     provenance = Provenance(run=config.loop.name, round=round)
     if session.cluster is not None:  # each worker appends its episodes to a file of its own
         result, played = distributed.evaluate_greedy(session.cluster, run.model_of(round), session.test_tasks,

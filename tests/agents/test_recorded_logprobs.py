@@ -186,3 +186,17 @@ def test_vllm_records_the_trainers_reference():
     with VLLMBackend.from_pretrained(resolve_model("default"), dtype="float32") as llm:
         case = default_model_case(llm)
     assert_recorded_is_trained(*case, atol=VLLM_ATOL)
+
+
+def test_an_agent_that_does_not_train_keeps_the_generated_logprobs_and_scores_nothing():
+    """Evaluation and search at inference build agents with record_trained=False: no
+    scoring pass (a whole-prompt prefill per state), the generation's own tokens kept."""
+    class CountingLLM(TextOnlyLLM):
+        def score(self, prompts, continuations):
+            raise AssertionError("an agent that does not train must not score")
+
+    agent = ReActAgent(CountingLLM(), max_history=2, record_trained=False)
+    (proposals,) = agent.propose(STATES[:1], k=2)
+    assert [p.token_ids for p in proposals] == [(1, 2), (1, 2)]
+    assert [p.logprobs for p in proposals] == [(-0.5, -0.5), (-0.5, -0.5)]
+    assert proposals[0].action == "move[east]"
