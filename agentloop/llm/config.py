@@ -25,8 +25,9 @@ class TransformersLLMConfig(_Section):
     kind: Literal["transformers"] = "transformers"
     model: str = "default"
     """"default" (the embedded SmolLM2-135M-Instruct) or a local Hugging Face model directory."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Weights and compute precision."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
+    """Weights and compute precision; "auto" is float32 (the shipped CPU configs say "auto"
+    for vLLM, and switching `llm.kind=transformers` keeps working)."""
     device: str | None = None
     """"cpu", "cuda", ...; None picks CUDA when available."""
     max_rows: int = Field(64, gt=0)

@@ -76,7 +76,8 @@ def build_llm(config: LLMConfig, model: str | None = None) -> LLM:
     if isinstance(config, TransformersLLMConfig):
         from agentloop.llm.transformers_backend import TransformersBackend
 
-        return TransformersBackend.from_pretrained(resolve_model(reference), dtype=config.dtype,
+        dtype = "float32" if config.dtype == "auto" else config.dtype
+        return TransformersBackend.from_pretrained(resolve_model(reference), dtype=dtype,
                                                    device=config.device, max_rows=config.max_rows)
     if isinstance(config, VLLMConfig):
         from agentloop.llm.vllm_backend import VLLMBackend
