@@ -62,7 +62,8 @@ def assert_recorded_is_trained(proposals, pairs, values, encoded, atol: float) -
     trained = [encoded.candidates[c][1].ids for pair in encoded.pairs for c in pair]
     assert [p.token_ids for p in proposals] == trained
     recorded = torch.tensor([[p.chosen_logprob, p.rejected_logprob] for p in pairs])
-    assert torch.allclose(recorded.double(), values.double(), rtol=0, atol=atol), (recorded - values).abs().max()
+    worst = (recorded.double() - values.double()).abs().max().item()
+    assert torch.allclose(recorded.double(), values.double(), rtol=0, atol=atol), f"max |difference| {worst:.3e}"
 
 
 @pytest.mark.parametrize("sampling", [
@@ -160,11 +161,15 @@ def default_model_case(llm):
 
 @pytest.mark.slow
 def test_default_model_records_the_trainers_reference():
-    """Both sides float32 eager PyTorch: equal within 1e-4 nats per completion."""
+    """Both sides float32. The backend's linear layers run through packed oneDNN kernels
+    (agentloop/llm/packed_linear.py), the trainer's through PyTorch's MKL matmuls: another
+    summation order, about 1e-5 relative per token. Over completions whose log-probs sum to
+    as much as -224 nats that measured up to 1.2e-4 nats per completion (mean 3.4e-5; about 5e-7
+    relative), so the bound here is 3e-4."""
     from agentloop.llm.model_path import resolve_model
 
     llm = TransformersBackend.from_pretrained(resolve_model("default"))
-    assert_recorded_is_trained(*default_model_case(llm), atol=1e-4)
+    assert_recorded_is_trained(*default_model_case(llm), atol=3e-4)
 
 
 VLLM_ATOL = 2e-3
