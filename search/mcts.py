@@ -114,7 +114,9 @@ class MCTS:
 
         An unvisited child is valued by first-play urgency (`SearchConfig.first_play`).
         """
-        c, parent_visits = self.config.c, tree.node(node)["visits"]
+        low, high = tree.reward_range
+        # c is for returns in [0, 1]: scale the bonus with the env's declared range.
+        c, parent_visits = self.config.c * (high - low), tree.node(node)["visits"]
         children = tree.children(node)
         priors = _priors([tree.node(ch)["q_critic"] for ch in children])
         unvisited = self._first_play(tree, node)
@@ -143,9 +145,10 @@ class MCTS:
         # The parent's mean from the view of the role choosing among these children.
         own = (data.get("value_sums") or {}).get(data["role"])
         mean = data["q_mcts"] if own is None else own / max(data["visits"], 1)
-        stand_in = mean if self.config.first_play == "parent" else 0.0
+        stand_in = mean if self.config.first_play == "parent" else tree.reward_range[0]
         alpha = self.config.alpha
-        return lambda critic: stand_in if critic is None else alpha * stand_in + (1 - alpha) * critic
+        return lambda critic: stand_in if critic is None else \
+            alpha * stand_in + (1 - alpha) * _in_range(tree, critic)
 
     def expand(self, items: Sequence[tuple[Cursor, str]]) -> None:
         """Propose K actions at every node of `items` (one call), step them, rank them (one call)."""
@@ -259,7 +262,8 @@ class MCTS:
     def _mix(self, tree: Tree, node: str) -> None:
         data, alpha = tree.node(node), self.config.alpha
         critic = data["q_critic"]
-        data["q"] = data["q_mcts"] if critic is None else alpha * data["q_mcts"] + (1 - alpha) * critic
+        data["q"] = data["q_mcts"] if critic is None else \
+            alpha * data["q_mcts"] + (1 - alpha) * _in_range(tree, critic)
 
     def _step(self, cursor: Cursor, node: str, proposal: Proposal, rollout: bool) -> str:
         result = cursor.step(node, proposal.action)
@@ -293,6 +297,12 @@ def _roles(env: Environment, task: Task) -> dict:
     told = getattr(env, "instruction", None)
     return {"roles": list(roles), "zero_sum": bool(getattr(env, "zero_sum", False)),
             "instructions": {role: told(task, role) for role in roles} if callable(told) else {}}
+
+
+def _in_range(tree: Tree, critic: float) -> float:
+    """A critic score in [0, 1] on the scale of the env's returns, so Q mixes like with like."""
+    low, high = tree.reward_range
+    return low + critic * (high - low)
 
 
 def _priors(scores: Sequence[float | None]) -> list[float]:
