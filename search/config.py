@@ -55,6 +55,16 @@ class SearchConfig(BaseModel):
     a frozen model or a rule bot), so a fixed opponent is followed, not searched."""
     temperature: float = Field(1.0, ge=0.0)
     """Sampling temperature of the K candidates at expansion."""
+    min_distinct: int = Field(1, ge=1, le=64)
+    """Fewest distinct actions an expanded node should get (capped at its K). A confident
+    model's K samples can all be one action (after a round of training the 135M model's
+    nearly always are), leaving nothing to compare; a node short of this many is proposed
+    to again, only those nodes, at `resample_temperature`, up to `resamples` more calls.
+    1: off (Agent Q and Agent-R sample K once)."""
+    resample_temperature: float = Field(1.0, ge=0.0)
+    """Sampling temperature of the extra proposals that `min_distinct` asks for."""
+    resamples: int = Field(2, ge=0, le=16)
+    """Most extra proposal calls per expansion for nodes short of `min_distinct`."""
     rollout_temperature: float = Field(1.0, ge=0.0)
     """Sampling temperature of the policy rollout (simulation) steps."""
     top_p: float = Field(1.0, gt=0.0, le=1.0)
@@ -70,6 +80,12 @@ class SearchConfig(BaseModel):
         """The sampling of wave `wave`'s expansion call."""
         return Sampling(temperature=self.temperature, top_p=self.top_p,
                         max_new_tokens=self.max_new_tokens, stop=self.stop, seed=self.seed + wave)
+
+    def resample_sampling(self, wave: int, attempt: int) -> Sampling:
+        """The sampling of extra proposal call `attempt` (0, 1, ...) of wave `wave`."""
+        return Sampling(temperature=self.resample_temperature, top_p=self.top_p,
+                        max_new_tokens=self.max_new_tokens, stop=self.stop,
+                        seed=self.seed + 7_000_003 * (attempt + 1) + wave)
 
     def rollout_sampling(self, wave: int, step: int) -> Sampling:
         """The sampling of rollout step `step` of wave `wave`."""

@@ -60,7 +60,7 @@ class MCTS:
         """Show a progress bar over the simulation waves."""
         self.waves = 0
         self.stats = {"expansions": 0, "rollout_steps": 0, "env_steps": 0, "propose_calls": 0,
-                      "critic_calls": 0}
+                      "critic_calls": 0, "resampled_nodes": 0}
 
     def start(self, env: Environment, task: Task) -> Cursor:
         """A new tree for `task`, its root the environment's first observation."""
@@ -166,15 +166,10 @@ class MCTS:
                 proposals[i] = found
             self.stats["propose_calls"] += 1
         for (cursor, node), candidates in zip(items, proposals, strict=True):
-            known = {cursor.tree.edge(ch)["action"].strip(): ch for ch in cursor.tree.children(node)}
-            for proposal in candidates:
-                key = proposal.action.strip()
-                if key in known:
-                    cursor.tree.graph.edges[node, known[key]]["samples"] += 1
-                else:
-                    known[key] = self._step(cursor, node, proposal, rollout=False)
+            self._add_children(cursor, node, candidates)
             cursor.tree.node(node)["expanded"] = True
             self.stats["expansions"] += 1
+        self._resample(items, states, ks)
         if self.critic is None:
             return
         children = [cursor.tree.children(node) for cursor, node in items]
@@ -186,6 +181,30 @@ class MCTS:
             for child, score in zip(chs, row, strict=True):
                 cursor.tree.node(child)["q_critic"] = float(score)
                 self._mix(cursor.tree, child)
+
+    def _add_children(self, cursor: Cursor, node: str, candidates: Sequence[Proposal]) -> None:
+        """Step each new action from `node` into a child; a repeated one counts as a sample."""
+        known = {cursor.tree.edge(ch)["action"].strip(): ch for ch in cursor.tree.children(node)}
+        for proposal in candidates:
+            key = proposal.action.strip()
+            if key in known:
+                cursor.tree.graph.edges[node, known[key]]["samples"] += 1
+            else:
+                known[key] = self._step(cursor, node, proposal, rollout=False)
+
+    def _resample(self, items: Sequence[tuple[Cursor, str]], states: Sequence, ks: Sequence[int]) -> None:
+        """Propose again, hotter, at the nodes with fewer than `min_distinct` children."""
+        for attempt in range(self.config.resamples):
+            short = [i for i, ((cursor, node), k) in enumerate(zip(items, ks, strict=True))
+                     if k > 1 and len(cursor.tree.children(node)) < min(self.config.min_distinct, k)]
+            if not short:
+                return
+            found = self.agent.propose([states[i] for i in short], ks[short[0]],
+                                       self.config.resample_sampling(self.waves, attempt))
+            self.stats["propose_calls"] += 1
+            self.stats["resampled_nodes"] += len(short)
+            for i, candidates in zip(short, found, strict=True):
+                self._add_children(*items[i], candidates)
 
     def rollout(self, cursors: Sequence[Cursor], paths: list[list[str]]) -> None:
         """Roll every path on with the policy (K=1, lockstep) until it ends."""
