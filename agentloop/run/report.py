@@ -37,7 +37,7 @@ def _pct(value: float | None) -> str:
 def round_table(metrics: list[dict[str, Any]]) -> str:
     """A Markdown table with one row per round (round 0: the starting model)."""
     header = ("| round | greedy success % (95% CI) | mean reward | mean steps | invalid % | "
-              "MCTS success % | solved in search | pairs | SFT examples | DPO loss | minutes |")
+              "MCTS success % | solved in search | tree nodes | pairs | SFT examples | DPO loss | minutes |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for number, phases in sorted(_by_round(metrics).items()):
         greedy = phases.get("evaluate-greedy", {})
@@ -46,11 +46,12 @@ def round_table(metrics: list[dict[str, Any]]) -> str:
         ci = greedy.get("success_ci95")
         success = f"{_pct(greedy.get('success_rate'))} ({_pct(ci[0])}-{_pct(ci[1])})" if ci else ""
         solved = f"{collect['tasks_solved_in_search']}/{collect['trees']}" if collect else ""
+        nodes = f"{collect['mean_tree_nodes']:.1f}" if "mean_tree_nodes" in collect else ""
         minutes = sum(p.get("seconds", 0) for p in phases.values()) / 60
         loss = train.get("dpo_loss")
         lines.append(
             f"| {number} | {success} | {greedy.get('mean_reward', 0):.3f} | {greedy.get('mean_steps', 0):.1f} | "
-            f"{_pct(greedy.get('invalid_action_rate'))} | {_pct(mcts.get('success_rate'))} | {solved} | "
+            f"{_pct(greedy.get('invalid_action_rate'))} | {_pct(mcts.get('success_rate'))} | {solved} | {nodes} | "
             f"{build.get('pairs', '')} | {train.get('sft_examples', '')} | "
             f"{'' if loss is None else f'{loss:.3f}'} | {minutes:.1f} |")
     return "\n".join(lines)

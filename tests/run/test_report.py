@@ -29,7 +29,7 @@ def test_report_prints_every_round_and_rewrites_report_and_plots(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if line.startswith("| ") and "round" not in line]
     assert rows[0].startswith("| 0 | 22.0 (12.8-35.2) | 0.250 | 5.6 | 51.4 |")
-    assert rows[1].startswith("| 1 | 68.0 (54.2-79.2) | 0.720 | 3.7 | 30.4 |  | 16/24 | 19 | 40 | 0.567 |")
+    assert rows[1].startswith("| 1 | 68.0 (54.2-79.2) | 0.720 | 3.7 | 30.4 |  | 16/24 | 17.9 | 19 | 40 | 0.567 |")
     assert rows[1].endswith("| 6.5 |")  # minutes: all of round 1's phases
     assert "| 1 | 68.0" in (tmp_path / "report.md").read_text()
     assert all((tmp_path / "plots" / f"{name}.png").stat().st_size > 1000 for name in ("success", "dpo", "trees"))
