@@ -55,6 +55,11 @@ class TrainConfig(BaseModel):
     """Clip the global gradient norm to this value (None: no clipping)."""
     max_length: int | None = Field(None, gt=0)
     """Drop examples whose prompt + continuation is longer than this many tokens (None: keep all)."""
+    share_prefix: bool = True
+    """Pack each micro-batch into one sequence that reads the prefix its prompts share (the
+    system prompt, the worked example) once, with an attention mask that keeps every example
+    to its own tokens: the same loss and gradients as one sequence per example
+    (`trainers/prefix.py`), fewer tokens through the model. False: one row per prompt."""
     seed: int = 0
     """Seed for the data order, adapter initialisation and dropout."""
     bf16: bool | None = None

@@ -34,7 +34,7 @@ import torch
 from agentloop.trainers.config import DPOConfig
 from agentloop.trainers.encoding import EncodedPairs, encode_pairs
 from agentloop.trainers.losses import build_preference_loss
-from agentloop.trainers.prefix import pack_rows, score_packed
+from agentloop.trainers.prefix import pack, score_packed
 from agentloop.trainers.training import (
     STATE_DIR,
     TrainResult,
@@ -84,10 +84,11 @@ def plan_batches(encoded: EncodedPairs, indices: Sequence[int], batch_size: int,
 
 
 def score_pairs(model: Any, encoded: EncodedPairs, batch: Sequence[int],
-                pad_id: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                pad_id: int, share_prefix: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Policy log-probs and lengths of the chosen and rejected side of each pair in `batch`.
 
-    The distinct candidates of the batch are packed one row per prompt and
+    The distinct candidates of the batch are packed one row per prompt (with
+    `share_prefix`, one row in all, the prompts' common prefix read once) and
     scored in one forward pass.
     """
     needed: dict[int, list[int]] = {}
@@ -98,7 +99,7 @@ def score_pairs(model: Any, encoded: EncodedPairs, batch: Sequence[int],
                 members.append(c)
     order = [c for members in needed.values() for c in members]
     rows = [(encoded.prompts[p], [encoded.candidates[c][1] for c in members]) for p, members in needed.items()]
-    logps, lengths = score_packed(model, pack_rows(rows, pad_id))
+    logps, lengths = score_packed(model, pack(rows, pad_id, share_prefix))
     slot = {c: k for k, c in enumerate(order)}
     chosen = torch.tensor([slot[encoded.pairs[i][0]] for i in batch], device=logps.device)
     rejected = torch.tensor([slot[encoded.pairs[i][1]] for i in batch], device=logps.device)
@@ -127,7 +128,7 @@ def reference_logps(model: Any, pairs: Sequence[PreferencePair], encoded: Encode
     with torch.no_grad():
         for start in range(0, len(missing), config.reference_batch_size):
             batch = missing[start:start + config.reference_batch_size]
-            chosen, rejected, _, _ = score_pairs(model, encoded, batch, pad_id)
+            chosen, rejected, _, _ = score_pairs(model, encoded, batch, pad_id, config.share_prefix)
             values[batch] = torch.stack([chosen, rejected], dim=1).float().cpu()
     model.train(was_training)
     if cache is not None:
@@ -168,7 +169,8 @@ def train_dpo(model_path: str | Path, pairs: Sequence[PreferencePair], config: D
     loss_fn = build_preference_loss(config.loss, config.beta, config.gamma, config.label_smoothing)
 
     def step(batch: list[int]) -> tuple[Tensor, dict[str, Tensor]]:
-        chosen, rejected, chosen_len, rejected_len = score_pairs(model, encoded, batch, pad_id)
+        chosen, rejected, chosen_len, rejected_len = score_pairs(model, encoded, batch, pad_id,
+                                                                 config.share_prefix)
         ref = reference[batch].to(chosen.device)
         out = loss_fn(chosen, rejected, ref[:, 0], ref[:, 1], chosen_len, rejected_len)
         margin = out.chosen_rewards - out.rejected_rewards

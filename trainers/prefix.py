@@ -15,6 +15,11 @@ those of prompt + candidate scored alone. Logits are computed only at the
 positions that predict a counted token, which also skips the output head
 (vocabulary-sized) on the prompt.
 
+Across prompts, `pack_shared` goes one level further: the examples of a
+micro-batch share the system prompt and the worked example, so their common
+prefix is read once and each prompt's rest becomes a segment that its own
+continuations (and nothing else) see.
+
 Example:
     >>> batch = pack_rows([(prompt_ids, [cont_a, cont_b])], pad_id=0)
     >>> logps, lengths = score_packed(model, batch)   # one entry per continuation
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from agentloop.llm.protocol import common_prefix_length
 from agentloop.trainers.encoding import Continuation
 from torch import Tensor
 
@@ -56,21 +62,24 @@ class PackedBatch:
         return PackedBatch(**moved)
 
 
-def block_mask(segments: Tensor) -> Tensor:
+def block_mask(segments: Tensor, parents: Tensor | None = None) -> Tensor:
     """Boolean attention mask [B, 1, L, L] (True = may attend) from segment ids [B, L].
 
-    Segment -1 is the shared prompt, k >= 0 is continuation k, -2 is padding.
-    A query attends causally to the prompt and to its own segment; padding
-    attends only to itself, so no row of the mask is empty (an empty row makes
-    SDPA return NaN, which would leak into the gradients).
+    Segment -1 is the shared prompt, k >= 0 is segment k, -2 is padding. A
+    query attends causally to the prompt, to its own segment and to its
+    segment's parent (`parents[b, i]`, the segment that token i's segment
+    continues; -1 or None: the prompt alone); padding attends only to itself,
+    so no row of the mask is empty (an empty row makes SDPA return NaN, which
+    would leak into the gradients).
     """
     length = segments.shape[1]
     causal = torch.ones(length, length, dtype=torch.bool, device=segments.device).tril()
     query, key = segments[:, :, None], segments[:, None, :]
-    sees_prompt = (key == _PROMPT) & (query != _PAD)
-    same = (key == query) & (query != _PAD)
+    parent = (segments.new_full(segments.shape, _PROMPT) if parents is None else parents)[:, :, None]
+    real = query != _PAD
+    sees = (key == _PROMPT) | (key == query) | ((key == parent) & (parent != _PROMPT))
     diagonal = torch.eye(length, dtype=torch.bool, device=segments.device)
-    return ((causal & (sees_prompt | same)) | diagonal)[:, None]
+    return ((causal & sees & real) | diagonal)[:, None]
 
 
 def pack_rows(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pad_id: int) -> PackedBatch:
@@ -108,6 +117,60 @@ def pack_rows(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pad_
     as_long = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
     return PackedBatch(input_ids, position_ids, block_mask(segments), as_long(token_rows),
                        as_long(token_positions), as_long(token_targets), as_long(token_owner), owner)
+
+
+def pack_shared(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pad_id: int) -> PackedBatch:
+    """All rows as one: the prefix their prompts share, once, then for each row
+    the rest of its prompt (a segment that sees the prefix) and its
+    continuations (each sees the prefix, that rest and itself).
+
+    Examples of one round share the system prompt and the worked example, most
+    of their tokens, so this reads them once per batch instead of once per
+    example; positions restart where each example's own tokens would stand
+    alone, so log-probs, losses and gradients are those of `pack_rows`. Rows
+    with no common prefix are packed by `pack_rows`. Continuations are
+    numbered as `pack_rows` numbers them.
+    """
+    shared = common_prefix_length([p for p, _ in rows]) if rows else 0
+    if shared == 0 or len(rows) == 1:
+        return pack_rows(rows, pad_id)
+    ids, positions = list(rows[0][0][:shared]), list(range(shared))
+    segments, parents = [_PROMPT] * shared, [_PROMPT] * shared
+    token_positions, token_targets, token_owner = [], [], []
+    segment = owner = 0
+
+    def add(tokens: Sequence[int], first_position: int, parent: int) -> None:
+        ids.extend(tokens)
+        positions.extend(range(first_position, first_position + len(tokens)))
+        segments.extend([segment] * len(tokens))
+        parents.extend([parent] * len(tokens))
+
+    for prompt, conts in rows:
+        rest, parent = list(prompt[shared:]), _PROMPT
+        if rest:
+            add(rest, shared, _PROMPT)
+            parent, segment = segment, segment + 1
+        last_prompt = len(ids) - 1  # predicts each continuation's first token
+        for cont in conts:
+            start = len(ids)
+            add(cont.ids, len(prompt), parent)
+            for j, (token, counted) in enumerate(zip(cont.ids, cont.mask)):
+                if counted:
+                    token_positions.append(start + j - 1 if j else last_prompt)
+                    token_targets.append(token)
+                    token_owner.append(owner)
+            segment, owner = segment + 1, owner + 1
+    as_row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
+    as_long = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
+    return PackedBatch(as_row(ids), as_row(positions), block_mask(as_row(segments), as_row(parents)),
+                       torch.zeros(len(token_targets), dtype=torch.long), as_long(token_positions),
+                       as_long(token_targets), as_long(token_owner), owner)
+
+
+def pack(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pad_id: int,
+         share_prefix: bool) -> PackedBatch:
+    """`pack_shared` or `pack_rows`, as a trainer's `share_prefix` setting says."""
+    return pack_shared(rows, pad_id) if share_prefix else pack_rows(rows, pad_id)
 
 
 def _decoder_and_head(model: Any) -> tuple[Any, Any]:

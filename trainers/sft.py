@@ -25,7 +25,7 @@ from agentloop.trainers.encoding import (
     prompt_ids,
 )
 from agentloop.trainers.losses import MaskedNLLLoss
-from agentloop.trainers.prefix import pack_rows, packed_logits
+from agentloop.trainers.prefix import pack, packed_logits
 from agentloop.trainers.training import (
     TrainResult,
     finished_result,
@@ -97,7 +97,7 @@ def train_sft(model_path: str | Path, records: Sequence[RevisionTrajectory], con
 
     def step(batch: list[int]) -> tuple[Tensor, dict[str, Tensor]]:
         rows = [(encoded[i][0], [encoded[i][1]]) for i in batch]
-        logits, targets, _ = packed_logits(model, pack_rows(rows, pad_id))
+        logits, targets, _ = packed_logits(model, pack(rows, pad_id, config.share_prefix))
         loss = nll(logits, targets)
         return loss, {"nll": loss.detach().reshape(1)}
 

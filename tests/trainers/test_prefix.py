@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from agentloop.trainers.dpo import score_pairs
 from agentloop.trainers.encoding import encode_pairs
 from agentloop.trainers.losses import DPOLoss
-from agentloop.trainers.prefix import block_mask, pack_rows
+from agentloop.trainers.prefix import block_mask, pack_rows, pack_shared
 
 from agentloop.records import Message, PreferencePair
 
@@ -55,6 +56,31 @@ def test_block_mask_isolates_candidates():
     assert not mask[0, 1]  # causal inside the prompt
 
 
+def test_block_mask_lets_a_segment_see_its_parent_only():
+    # prefix | rest of prompt A (0) | A's candidate (1) | rest of B (2) | B's candidate (3)
+    segments = torch.tensor([[-1, -1, 0, 1, 1, 2, 3]])
+    parents = torch.tensor([[-1, -1, -1, 0, 0, -1, 2]])
+    mask = block_mask(segments, parents)[0, 0]
+    assert mask[4].tolist() == [True] * 5 + [False] * 2  # A's candidate: prefix, A's rest, itself
+    assert mask[6].tolist() == [True, True, False, False, False, True, True]  # B's never sees A's
+    assert mask[5].tolist() == [True, True] + [False] * 3 + [True, False]  # B's rest: prefix, itself
+
+
+def test_pack_shared_reads_the_common_prefix_once(tokenizer):
+    encoded = encode_pairs(tokenizer, node_pairs())
+    rows = [(prompt, [c for p, c in encoded.candidates if p == i]) for i, prompt in enumerate(encoded.prompts)]
+    separate, shared = pack_rows(rows, pad_id=0), pack_shared(rows, pad_id=0)
+    tokens = sum(len(p) + sum(len(c.ids) for c in cs) for p, cs in rows)
+    common = min(len(p) for p, _ in rows)
+    while len({tuple(p[:common]) for p, _ in rows}) > 1:
+        common -= 1
+    assert common > 5  # the chat template's opening is shared
+    assert shared.input_ids.shape == (1, tokens - 2 * common)
+    assert shared.num_continuations == separate.num_continuations
+    assert shared.token_targets.tolist() == separate.token_targets.tolist()
+    assert shared.token_owner.tolist() == separate.token_owner.tolist()
+
+
 def test_pack_rows_writes_prompt_once(tokenizer):
     encoded = encode_pairs(tokenizer, node_pairs())
     assert len(encoded.prompts) == 3 and len(encoded.candidates) == 8
@@ -67,7 +93,8 @@ def test_pack_rows_writes_prompt_once(tokenizer):
     assert batch.position_ids[0, second].item() == prompt_len
 
 
-def test_shared_prefix_equals_separate_scoring_loss_and_gradients(tokenizer, make_tiny_model):
+@pytest.mark.parametrize("share_prefix", [True, False])
+def test_shared_prefix_equals_separate_scoring_loss_and_gradients(tokenizer, make_tiny_model, share_prefix):
     pairs = node_pairs()
     encoded = encode_pairs(tokenizer, pairs)
     batch = list(range(len(pairs)))
@@ -78,7 +105,7 @@ def test_shared_prefix_equals_separate_scoring_loss_and_gradients(tokenizer, mak
         model = make_tiny_model(3)
         model.train()
         if shared:
-            chosen, rejected, _, _ = score_pairs(model, encoded, batch, tokenizer.pad_token_id)
+            chosen, rejected, _, _ = score_pairs(model, encoded, batch, tokenizer.pad_token_id, share_prefix)
         else:
             chosen, rejected = separate_logps(model, encoded, batch)
         loss = loss_fn(chosen, rejected, reference[:, 0], reference[:, 1]).loss

@@ -8,7 +8,7 @@ import pytest
 import torch
 from agentloop.trainers.config import SFTConfig
 from agentloop.trainers.encoding import encode_continuation, end_of_turn
-from agentloop.trainers.prefix import pack_rows, packed_logits
+from agentloop.trainers.prefix import pack_rows, pack_shared, packed_logits
 from agentloop.trainers.sft import encode_record, mix_epoch, train_sft
 from safetensors.torch import load_file
 
@@ -87,3 +87,26 @@ def test_untrained_turns_do_not_change_trained_targets(tokenizer):
     other[1] = Message(role="assistant", content="click[sofa]")
     b = encode_continuation(tokenizer, other[:1], other[1:], revision(0).train[1:])
     assert [t for t, m in zip(a.ids, a.mask) if m] == [t for t, m in zip(b.ids, b.mask) if m]
+
+
+def test_shared_prefix_batch_gives_the_loss_and_gradients_of_separate_rows(tokenizer, make_tiny_model):
+    # Records of one round: the same system prompt and worked example, then each its own task.
+    system = Message(role="system", content="You shop online. Reply with Thought: and Action: lines. " * 6)
+    example = (Message(role="user", content="Example task: buy socks."),
+               Message(role="assistant", content="Thought: search.\nAction: search[socks]"))
+    records = [RevisionTrajectory(messages=(system, *example, Message(role="user", content=f"Task {i}: a lamp."),
+                                            Message(role="assistant", content=f"Action: search[lamp {i}]")),
+                                  train=(False, False, False, False, True), kind="good") for i in range(4)]
+    rows = [(prompt, [cont]) for prompt, cont in (encode_record(tokenizer, r) for r in records)]
+    results = []
+    for packed in (pack_rows(rows, tokenizer.pad_token_id), pack_shared(rows, tokenizer.pad_token_id)):
+        model = make_tiny_model(2)
+        logits, targets, _ = packed_logits(model, packed)
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        loss.backward()
+        results.append((packed.input_ids.numel(), loss.item(), {n: p.grad for n, p in model.named_parameters()}))
+    (separate_tokens, separate_loss, separate_grads), (shared_tokens, shared_loss, shared_grads) = results
+    assert shared_tokens < separate_tokens / 2  # the prefix is most of each row, read once
+    assert shared_loss == pytest.approx(separate_loss, abs=1e-5)
+    for name, grad in separate_grads.items():
+        assert torch.allclose(shared_grads[name], grad, atol=1e-5, rtol=0), name
