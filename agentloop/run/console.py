@@ -110,10 +110,12 @@ class _Row:
 
     def update(self, n: int = 1) -> None:
         self.progress.update(self.task, advance=n)
+        self.display._heartbeat()
 
     def set_postfix(self, **facts: Any) -> None:
         text = "  ".join(f"{name.replace('_', ' ')} {value}" for name, value in facts.items())
         self.progress.update(self.task, facts=text)
+        self.display._heartbeat()
 
     def close(self) -> None:
         self.display._close(self.progress, self.task)
@@ -128,7 +130,12 @@ class RunDisplay:
 
     Inside `with RunDisplay(...)`, `agentloop.progress` bars become rows of the
     current phase (a bar opened with no phase begun starts one named after it).
+    A console that is no terminal (a log file, CI, `nohup`) cannot be redrawn,
+    so there every `HEARTBEAT_S` seconds of progress one line says where the
+    phase is; each phase's full display is printed when it ends.
     """
+
+    HEARTBEAT_S = 60.0
 
     def __init__(self, console: Console | None = None, clock: Callable[[], float] = time.monotonic):
         self.console = console or Console()
@@ -137,6 +144,7 @@ class RunDisplay:
         self._header: TaskID | None = None
         self._open: list[TaskID] = []
         self._bars = None
+        self._last_heartbeat = clock()
 
     def __enter__(self) -> RunDisplay:
         self._bars = bars_to(self.bar)
@@ -177,6 +185,19 @@ class RunDisplay:
         return [{"description": Text.from_markup(t.description).plain.strip(), "done": int(t.completed),
                  "total": None if t.total is None else int(t.total), "left": _seconds_left(t),
                  "facts": t.fields["facts"]} for t in self._progress.tasks]
+
+    def _heartbeat(self) -> None:
+        """On a console that is no terminal, one line of progress every `HEARTBEAT_S` seconds."""
+        now = self.clock()
+        if self.console.is_terminal or now - self._last_heartbeat < self.HEARTBEAT_S:
+            return
+        self._last_heartbeat = now
+        rows = self.rows()
+        said = [f"{r['description']} {r['done']}/{r['total']}"
+                + ("" if r["left"] is None else f", {_clock(r['left'])} left")
+                + (f", {r['facts']}" if r["facts"] else "") for r in rows[1:]]
+        self.console.print(escape(f"[{time.strftime('%H:%M:%S')}] {rows[0]['description']}: "
+                                  + ("; ".join(said) or "working")), highlight=False, soft_wrap=True)
 
     def _close(self, progress: Progress, task: TaskID) -> None:
         if progress is not self._progress or task not in self._open:

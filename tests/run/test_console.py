@@ -126,3 +126,21 @@ def test_summaries_of_the_loops_metrics():
     assert summarize([{"phase": "train"}]) == "nothing to train on"
     assert summarize([{"phase": "build", "pairs": 12, "revisions": 0, "best": 3}]) == \
         "12 pairs, 0 revisions, 3 best"
+
+
+def test_a_console_that_is_no_terminal_gets_a_progress_line_every_minute(shown):
+    display, clock, out = shown
+    display.start("round 1 · collect")
+    bar = progress_bar(total=16, desc="search waves", unit="wave")
+    clock.now = 30.0
+    bar.update(2)
+    assert "search waves" not in out.getvalue()  # under a minute: nothing yet, the phase still runs
+    clock.now = 80.0
+    bar.update(2)
+    bar.set_postfix(solved="3/24")
+    clock.now = 150.0
+    bar.set_postfix(solved="5/24")
+    lines = [line for line in out.getvalue().splitlines() if "search waves" in line]
+    assert len(lines) == 2
+    assert "round 1 · collect: search waves 4/16, 0:04:00 left" in lines[0]
+    assert lines[1].endswith("search waves 4/16, 0:07:30 left, solved 5/24")
