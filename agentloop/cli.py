@@ -3,6 +3,7 @@ its help text is the function's docstring."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -18,6 +19,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts contain actions like search[query]: print them as written
 )
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@app.callback()
+def _stop_cleanly_on_sigterm() -> None:
+    # SIGTERM (a scheduler's stop, `kill`) ends a command as Ctrl-C does: its `finally`
+    # blocks and exit handlers run, so a vLLM engine's processes stop with it instead of
+    # spinning on the CPUs as orphans.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 @app.command()
