@@ -115,7 +115,8 @@ def main() -> None:
 
     start = time.perf_counter()
     engine_args = {"enforce_eager": True} if args.enforce_eager else {}
-    with VLLMBackend.from_pretrained(path, dtype=args.dtype, engine_args=engine_args) as llm:
+    with VLLMBackend.from_pretrained(path, dtype=args.dtype, engine_args=engine_args,
+                                   score_with="engine") as llm:  # the engine's own scoring
         start_s = time.perf_counter() - start
         print(f"vllm (engine start {start_s:.1f} s):", flush=True)
         vllm = measure(llm, prompts, args.n, args.new_tokens, args.repeats,

@@ -54,6 +54,11 @@ class VLLMConfig(_Section):
     can use the same GPU; unused on CPU."""
     tensor_parallel_size: int = Field(1, gt=0)
     """GPUs one engine splits the model over (vLLM tensor parallelism)."""
+    score_with: Literal["auto", "engine", "transformers"] = "auto"
+    """What scores continuations (the critic's calls). "engine": vLLM's prompt log-probs;
+    "transformers": the same weights in the main process (reloaded after each round);
+    "auto": transformers on CPU, where vLLM's prompt log-probs skip the prefix cache and
+    ran 8.2x slower (`benchmarks/bench_backends.py`, 290 vs 2,368 tok/s), else the engine."""
     engine_args: dict[str, Any] = Field(default_factory=dict)
     """Further `vllm.LLM` keyword arguments, passed as written (e.g. `enforce_eager: true`,
     `enable_sleep_mode: false` to close and restart the engine around training instead of

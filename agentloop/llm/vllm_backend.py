@@ -35,7 +35,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agentloop.llm.chat import encode_prompts, render_prompt
 from agentloop.llm.model_path import resolve_model
@@ -53,6 +53,8 @@ from agentloop.llm.vllm_settings import (  # noqa: F401 (RESERVED_ENGINE_ARGS, b
 )
 
 _log = logging.getLogger(__name__)
+
+ScoreWith = Literal["auto", "engine", "transformers"]
 
 
 class VLLMBackend:
@@ -73,6 +75,12 @@ class VLLMBackend:
         engine_args: further `vllm.LLM` keyword arguments (e.g. `enforce_eager`,
             `enable_sleep_mode: False` to close the engine instead of sleeping
             in `release`); the keys of `RESERVED_ENGINE_ARGS` are refused.
+        score_with: what `score` runs on. "engine": vLLM's prompt log-probs;
+            "transformers": a float32 TransformersBackend on the engine's
+            current weights, in this process (loaded at the first `score`,
+            again after `load_weights`); "auto": transformers on the CPU build, where
+            vLLM's prompt log-probs skip the prefix cache and measured 8.2x
+            slower (`benchmarks/bench_backends.py`), else the engine.
 
     Example:
         >>> llm = VLLMBackend.from_pretrained(resolve_model("default"), dtype="bfloat16")
@@ -89,6 +97,7 @@ class VLLMBackend:
         gpu_memory_utilization: float = 0.9,
         tensor_parallel_size: int = 1,
         engine_args: dict[str, Any] | None = None,
+        score_with: ScoreWith = "auto",
     ) -> None:
         from transformers import AutoTokenizer
 
@@ -111,6 +120,9 @@ class VLLMBackend:
             **(engine_args or {}),
         }
         self._kv_cache_gib = kv_cache_gib
+        self.score_with: ScoreWith = ("engine" if _on_accelerator() else "transformers") \
+            if score_with == "auto" else score_with
+        self._scorer: Any = None  # the TransformersBackend of score_with="transformers"
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self._asleep = False  # sleeping (sleep mode level 2): weights and KV cache gone
         self._released = False  # closed by `release` (no sleep mode): restart on next use
@@ -185,6 +197,8 @@ class VLLMBackend:
 
         if len(prompts) != len(continuations):
             raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+        if self.score_with == "transformers":
+            return self._transformers_scorer().score(prompts, continuations)
         heads = [self.encode(self.render(p)) for p in prompts]
         tails = [self.encode(c) for c in continuations]
         # After an empty prompt the first token has no log-prob; like
@@ -203,6 +217,15 @@ class VLLMBackend:
             )
         return scores
 
+    def _transformers_scorer(self) -> Any:
+        """The TransformersBackend on the engine's current weights (`self.path`), in float32:
+        on the CPU its packed oneDNN kernels are float32's."""
+        from agentloop.llm.transformers_backend import TransformersBackend
+
+        if self._scorer is None:
+            self._scorer = TransformersBackend.from_pretrained(self.path, dtype="float32", device="cpu")
+        return self._scorer
+
     # -- weights between rounds --------------------------------------------
 
     def load_weights(self, path: str | os.PathLike) -> float:
@@ -216,6 +239,8 @@ class VLLMBackend:
         """
         path = resolve_model(path)  # fails here, engine untouched, if it is no model
         start = time.perf_counter()
+        self._scorer = None  # the next score loads the new weights (gc'd before they load)
+        gc.collect()
         if self._released:
             self.engine, self._released = self._start(path), False
         elif self._asleep:
@@ -288,7 +313,7 @@ class VLLMBackend:
         before vLLM kills it, and the engine's objects are freed now, not during
         interpreter teardown."""
         engine = getattr(self, "engine", None)
-        self.engine = None
+        self.engine, self._scorer = None, None
         self._asleep = self._released = False
         if engine is None:
             return

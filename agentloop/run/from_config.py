@@ -87,7 +87,8 @@ def build_llm(config: LLMConfig, model: str | None = None) -> LLM:
                                            kv_cache_gib=config.kv_cache_gib,
                                            gpu_memory_utilization=config.gpu_memory_utilization,
                                            tensor_parallel_size=config.tensor_parallel_size,
-                                           engine_args=dict(config.engine_args))
+                                           engine_args=dict(config.engine_args),
+                                           score_with=config.score_with)
     assert isinstance(config, OpenAILLMConfig)
     import os
 

@@ -53,7 +53,8 @@ def model_dir() -> Path:
 def vllm_llm(model_dir):
     from agentloop.llm.vllm_backend import VLLMBackend
 
-    llm = VLLMBackend.from_pretrained(model_dir, dtype="float32")
+    # Scoring on the engine; the tests that score say which scorer they use.
+    llm = VLLMBackend.from_pretrained(model_dir, dtype="float32", score_with="engine")
     yield llm
     llm.close()
 
@@ -118,7 +119,16 @@ def test_stop_strings_keep_the_stop_and_match_transformers(vllm_llm, hf_llm):
         assert first == len(c.text)  # cut just after the first stop string
 
 
-def test_score_agrees_with_transformers_and_with_generation(vllm_llm, hf_llm):
+@pytest.fixture(params=["engine", "transformers"])
+def scoring(request, vllm_llm):
+    """`vllm_llm` scoring with the engine's prompt log-probs, then in-process transformers."""
+    vllm_llm.score_with = request.param
+    yield vllm_llm
+    vllm_llm.score_with = "engine"
+
+
+def test_score_agrees_with_transformers_and_with_generation(scoring, hf_llm):
+    vllm_llm = scoring
     generated = vllm_llm.generate(PROMPTS, n=1, sampling=GREEDY)
     continuations = [cs[0].text for cs in generated]
     got = vllm_llm.score(PROMPTS, continuations)
@@ -216,6 +226,10 @@ def test_load_weights_switches_the_running_engine(vllm_llm, hf_llm, model_dir, c
     from agentloop.llm.transformers_backend import TransformersBackend
 
     before = vllm_llm.generate(PROMPTS, n=1, sampling=GREEDY)  # also fills the prefix cache
+    texts = [c[0].text for c in before]
+    vllm_llm.score_with = "transformers"
+    old_scores = vllm_llm.score(PROMPTS, texts)  # loads the in-process scorer on the old weights
+    vllm_llm.score_with = "engine"
     engine = vllm_llm.engine
     seconds = vllm_llm.load_weights(changed_dir)
     print(f"in-place reload: {seconds:.2f} s")
@@ -226,9 +240,13 @@ def test_load_weights_switches_the_running_engine(vllm_llm, hf_llm, model_dir, c
     # Equal to the new checkpoint's reference: no stale weights and no stale
     # prefix-cache entries from the old weights.
     assert_same_completions(after, changed_hf.generate(PROMPTS, n=1, sampling=GREEDY))
-    texts = [c[0].text for c in before]
-    for g, w in zip(vllm_llm.score(PROMPTS, texts), changed_hf.score(PROMPTS, texts)):
-        assert g.logprobs == pytest.approx(w.logprobs, abs=LOGPROB_ATOL)
+    want = changed_hf.score(PROMPTS, texts)
+    for mode in ("engine", "transformers"):  # neither scorer keeps the old weights
+        vllm_llm.score_with = mode
+        for g, w, old in zip(vllm_llm.score(PROMPTS, texts), want, old_scores):
+            assert g.logprobs == pytest.approx(w.logprobs, abs=LOGPROB_ATOL)
+            assert g.logprobs != pytest.approx(old.logprobs, abs=LOGPROB_ATOL)
+    vllm_llm.score_with = "engine"
     # And back: the original outputs return.
     vllm_llm.load_weights(model_dir)
     assert_same_completions(vllm_llm.generate(PROMPTS, n=1, sampling=GREEDY), before)
