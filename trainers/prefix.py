@@ -82,41 +82,84 @@ def block_mask(segments: Tensor, parents: Tensor | None = None) -> Tensor:
     return ((causal & sees & real) | diagonal)[:, None]
 
 
-def pack_rows(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pad_id: int) -> PackedBatch:
-    """One row per (prompt ids, continuations) group, right-padded to the longest row."""
-    lengths = [len(p) + sum(len(c.ids) for c in conts) for p, conts in rows]
-    width = max(lengths)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    position_ids = torch.zeros((len(rows), width), dtype=torch.long)
-    segments = torch.full((len(rows), width), _PAD, dtype=torch.long)
-    token_rows, token_positions, token_targets, token_owner = [], [], [], []
-    owner = 0
-    for r, (prompt, conts) in enumerate(rows):
-        if not prompt:
+@dataclass
+class _Layout:
+    """One packed row as lists, before padding: tokens with their positions, segments and
+    segments' parents, and where each counted token is predicted."""
+
+    ids: list[int]
+    positions: list[int]
+    segments: list[int]
+    parents: list[int]
+    token_positions: list[int]
+    token_targets: list[int]
+    token_owner: list[int]
+    continuations: int = 0
+
+
+def _lay_out(prefix: Sequence[int], groups: Sequence[tuple[Sequence[int], Sequence[Continuation]]],
+             owner: int) -> _Layout:
+    """`prefix` once, then for each group the rest of its prompt (a segment that sees the
+    prefix) and its continuations (each sees the prefix, that rest and itself), positioned
+    as if each prompt + continuation stood alone; continuations numbered from `owner`."""
+    n = len(prefix)
+    row = _Layout(list(prefix), list(range(n)), [_PROMPT] * n, [_PROMPT] * n, [], [], [])
+    segment = 0
+
+    def add(tokens: Sequence[int], first_position: int, parent: int) -> int:
+        nonlocal segment
+        row.ids.extend(tokens)
+        row.positions.extend(range(first_position, first_position + len(tokens)))
+        row.segments.extend([segment] * len(tokens))
+        row.parents.extend([parent] * len(tokens))
+        segment += 1
+        return segment - 1
+
+    for rest, conts in groups:
+        if not prefix and not rest:
             raise ValueError("a prompt needs at least one token to predict its continuation from")
-        n = len(prompt)
-        input_ids[r, :n] = torch.tensor(prompt)
-        position_ids[r, :n] = torch.arange(n)
-        segments[r, :n] = _PROMPT
-        start = n
-        for k, cont in enumerate(conts):
-            a = len(cont.ids)
-            input_ids[r, start:start + a] = torch.tensor(cont.ids, dtype=torch.long)
-            position_ids[r, start:start + a] = torch.arange(n, n + a)
-            segments[r, start:start + a] = k
+        parent = add(rest, n, _PROMPT) if rest else _PROMPT
+        last_prompt, first = len(row.ids) - 1, n + len(rest)
+        for cont in conts:
+            start = len(row.ids)
+            add(cont.ids, first, parent)
             for j, (token, counted) in enumerate(zip(cont.ids, cont.mask)):
                 if counted:
                     # token j is predicted by the previous token of the same
-                    # continuation, or by the last prompt token when j == 0
-                    token_rows.append(r)
-                    token_positions.append(start + j - 1 if j else n - 1)
-                    token_targets.append(token)
-                    token_owner.append(owner)
-            start += a
-            owner += 1
+                    # continuation, or by the prompt's last token when j == 0
+                    row.token_positions.append(start + j - 1 if j else last_prompt)
+                    row.token_targets.append(token)
+                    row.token_owner.append(owner)
+            owner, row.continuations = owner + 1, row.continuations + 1
+    return row
+
+
+def _stack(rows: Sequence[_Layout], pad_id: int) -> PackedBatch:
+    """The rows right-padded to the longest, as one batch."""
+    width = max(len(row.ids) for row in rows)
+
+    def grid(name: str, fill: int) -> Tensor:
+        out = torch.full((len(rows), width), fill, dtype=torch.long)
+        for r, row in enumerate(rows):
+            values = getattr(row, name)
+            out[r, :len(values)] = torch.tensor(values, dtype=torch.long)
+        return out
+
     as_long = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
-    return PackedBatch(input_ids, position_ids, block_mask(segments), as_long(token_rows),
-                       as_long(token_positions), as_long(token_targets), as_long(token_owner), owner)
+    flat = lambda name: as_long([x for row in rows for x in getattr(row, name)])  # noqa: E731
+    token_rows = as_long([r for r, row in enumerate(rows) for _ in row.token_targets])
+    return PackedBatch(grid("ids", pad_id), grid("positions", 0),
+                       block_mask(grid("segments", _PAD), grid("parents", _PAD)), token_rows,
+                       flat("token_positions"), flat("token_targets"), flat("token_owner"),
+                       sum(row.continuations for row in rows))
+
+
+def pack_rows(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pad_id: int) -> PackedBatch:
+    """One row per (prompt ids, continuations) group, right-padded to the longest row."""
+    layouts: list[_Layout] = []
+    for prompt, conts in rows:
+        layouts.append(_lay_out(prompt, [((), conts)], sum(row.continuations for row in layouts)))
+    return _stack(layouts, pad_id)
 
 
 def pack_shared(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pad_id: int) -> PackedBatch:
@@ -127,44 +170,11 @@ def pack_shared(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pa
     Examples of one round share the system prompt and the worked example, most
     of their tokens, so this reads them once per batch instead of once per
     example; positions restart where each example's own tokens would stand
-    alone, so log-probs, losses and gradients are those of `pack_rows`. Rows
-    with no common prefix are packed by `pack_rows`. Continuations are
-    numbered as `pack_rows` numbers them.
+    alone, so log-probs, losses and gradients are those of `pack_rows`.
+    Continuations are numbered as `pack_rows` numbers them.
     """
-    shared = common_prefix_length([p for p, _ in rows]) if rows else 0
-    if shared == 0 or len(rows) == 1:
-        return pack_rows(rows, pad_id)
-    ids, positions = list(rows[0][0][:shared]), list(range(shared))
-    segments, parents = [_PROMPT] * shared, [_PROMPT] * shared
-    token_positions, token_targets, token_owner = [], [], []
-    segment = owner = 0
-
-    def add(tokens: Sequence[int], first_position: int, parent: int) -> None:
-        ids.extend(tokens)
-        positions.extend(range(first_position, first_position + len(tokens)))
-        segments.extend([segment] * len(tokens))
-        parents.extend([parent] * len(tokens))
-
-    for prompt, conts in rows:
-        rest, parent = list(prompt[shared:]), _PROMPT
-        if rest:
-            add(rest, shared, _PROMPT)
-            parent, segment = segment, segment + 1
-        last_prompt = len(ids) - 1  # predicts each continuation's first token
-        for cont in conts:
-            start = len(ids)
-            add(cont.ids, len(prompt), parent)
-            for j, (token, counted) in enumerate(zip(cont.ids, cont.mask)):
-                if counted:
-                    token_positions.append(start + j - 1 if j else last_prompt)
-                    token_targets.append(token)
-                    token_owner.append(owner)
-            segment, owner = segment + 1, owner + 1
-    as_row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
-    as_long = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
-    return PackedBatch(as_row(ids), as_row(positions), block_mask(as_row(segments), as_row(parents)),
-                       torch.zeros(len(token_targets), dtype=torch.long), as_long(token_positions),
-                       as_long(token_targets), as_long(token_owner), owner)
+    shared = common_prefix_length([p for p, _ in rows])
+    return _stack([_lay_out(rows[0][0][:shared], [(p[shared:], conts) for p, conts in rows], 0)], pad_id)
 
 
 def pack(rows: Sequence[tuple[Sequence[int], Sequence[Continuation]]], pad_id: int,
