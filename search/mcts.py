@@ -199,7 +199,7 @@ class MCTS:
                      if k > 1 and len(cursor.tree.children(node)) < min(self.config.min_distinct, k)]
             if not short:
                 return
-            found = self.agent.propose([states[i] for i in short], ks[short[0]],
+            found = self.agent.propose([states[i] for i in short], self.config.k,  # the branching K
                                        self.config.resample_sampling(self.waves, attempt))
             self.stats["propose_calls"] += 1
             self.stats["resampled_nodes"] += len(short)
