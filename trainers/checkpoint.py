@@ -7,9 +7,11 @@ serve` and vLLM load directly; LoRA adapters are merged into the weights
 first. While training runs, `training_state/` inside it holds what a resumed
 run needs (trainable weights, optimiser, schedule, RNG, step); every write goes
 to a temporary name and is renamed, so a crash leaves the last complete state.
+A model sharded over processes (`trainers.sharding`) is gathered into full
+tensors first: `snapshot` is then collective and its result is on rank 0.
 
 Example:
-    >>> save_state(out / "training_state", step, model, optimizer, scheduler)
+    >>> save_state(out / "training_state", step, snapshot(model, optimizer), scheduler)
     >>> step = load_state(out / "training_state", model, optimizer, scheduler)  # 0 if none
     >>> save_model_dir(model, tokenizer, out)
 """
@@ -27,21 +29,30 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from agentloop.atomic import write_json_atomic
+from agentloop.trainers.sharding import full_training_state, is_sharded, restore_training_state
 
 _LATEST = "latest.json"
 
 
-def _trainable(model: Any) -> dict[str, torch.Tensor]:
-    return {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
+Snapshot = tuple[dict[str, torch.Tensor], dict[str, Any]]
+"""Trainable weights (on the CPU) and the optimiser's state dict."""
 
 
-def save_state(state_dir: Path, step: int, model: Any, optimizer: torch.optim.Optimizer,
-               scheduler: Any) -> Path:
+def snapshot(model: Any, optimizer: torch.optim.Optimizer) -> Snapshot:
+    """What `save_state` writes of the model and optimiser (collective when sharded)."""
+    if is_sharded(model):
+        return full_training_state(model, optimizer)
+    weights = {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    return weights, optimizer.state_dict()
+
+
+def save_state(state_dir: Path, step: int, state: Snapshot, scheduler: Any) -> Path:
     """Save everything needed to continue after optimiser step `step`, then drop older states."""
+    weights, optimizer_state = state
     state_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".step-{step}.", dir=state_dir))
-    save_file(_trainable(model), str(work / "trainable.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+    save_file(weights, str(work / "trainable.safetensors"))
+    torch.save({"optimizer": optimizer_state, "scheduler": scheduler.state_dict(),
                 "rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
                work / "optimizer.pt")
@@ -56,7 +67,8 @@ def save_state(state_dir: Path, step: int, model: Any, optimizer: torch.optim.Op
 
 
 def load_state(state_dir: Path, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any) -> int:
-    """Restore the last saved state into the given objects; return its step (0 when none)."""
+    """Restore the last saved state into the given objects; return its step (0 when none).
+    Every process reads the files; a sharded model takes its shards of them."""
     latest = state_dir / _LATEST
     if not latest.is_file():
         return 0
@@ -67,11 +79,14 @@ def load_state(state_dir: Path, model: Any, optimizer: torch.optim.Optimizer, sc
     missing = [n for n, p in parameters.items() if p.requires_grad and n not in weights]
     if missing:
         raise ValueError(f"saved state {path} lacks trainable weights {missing[:3]}")
-    with torch.no_grad():
-        for name, value in weights.items():
-            parameters[name].copy_(value.to(parameters[name].device))
     extra = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(extra["optimizer"])
+    if is_sharded(model):
+        restore_training_state(model, optimizer, weights, extra["optimizer"])
+    else:
+        with torch.no_grad():
+            for name, value in weights.items():
+                parameters[name].copy_(value.to(parameters[name].device))
+        optimizer.load_state_dict(extra["optimizer"])
     scheduler.load_state_dict(extra["scheduler"])
     torch.set_rng_state(extra["rng"])
     if extra.get("cuda_rng") is not None and torch.cuda.is_available():
@@ -86,8 +101,10 @@ def merged_model(model: Any) -> Any:
     return model
 
 
-def save_model_dir(model: Any, tokenizer: Any, directory: Path) -> Path:
-    """Write `model` (adapters merged) and `tokenizer` as a Hugging Face directory.
+def save_model_dir(model: Any, tokenizer: Any, directory: Path,
+                   weights: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write `model` (adapters merged) and `tokenizer` as a Hugging Face directory;
+    `weights` in place of the model's own (the full weights of a sharded model).
 
     Files are written to a temporary folder inside `directory` and moved into
     place one by one, so other files there (logs, training state) stay.
@@ -96,7 +113,7 @@ def save_model_dir(model: Any, tokenizer: Any, directory: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix=".model.", dir=directory))
     try:
         plain = merged_model(model)
-        plain.save_pretrained(work, safe_serialization=True)
+        plain.save_pretrained(work, safe_serialization=True, state_dict=weights)
         tokenizer.save_pretrained(work)
         for item in work.iterdir():
             os.replace(item, directory / item.name)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class LoraSettings(BaseModel):
@@ -70,8 +70,20 @@ class TrainConfig(BaseModel):
     """Save the resumable training state every this many optimiser steps."""
     lora: LoraSettings | None = None
     """Train low-rank adapters instead of all weights (None: full fine-tuning)."""
+    fsdp: bool = False
+    """With several training processes (`scale.train_processes`, `accelerate launch`), shard
+    the weights, gradients and optimiser state over them (torch FSDP2, one unit per decoder
+    layer; `trainers/sharding.py`) instead of holding a full copy on each: for models that do
+    not fit one device. The same updates as one process; one process ignores it."""
     progress: bool = True
     """Show a progress bar."""
+
+    @model_validator(mode="after")
+    def _fsdp_without_lora(self) -> TrainConfig:
+        if self.fsdp and self.lora is not None:
+            raise ValueError("fsdp with lora is not supported: the adapters are merged into the weights "
+                             "on save, which needs the whole model in one process; train LoRA unsharded")
+        return self
 
 
 class DPOConfig(TrainConfig):

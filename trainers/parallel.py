@@ -10,6 +10,8 @@ ranks before clipping. So W processes compute the same update as one process
 over the same global batch (to float rounding), a resumed run sees the same
 batches, and any `grad_accum` works (a rank with no micro-batch in a step
 adds zeros). Only the main process writes logs, states and the checkpoint.
+With `fsdp` each rank holds a shard of the model instead of a copy
+(`trainers/sharding.py`); the step's arithmetic is the same.
 
 One process (CPU or one GPU) takes none of these paths: `world_size` is 1.
 
@@ -63,6 +65,13 @@ class DataParallel:
     def share(self, micro: Sequence[Any]) -> list[Any]:
         """This rank's micro-batches of one optimiser step."""
         return list(micro[self.rank::self.world_size])
+
+    def idle(self, micro: Sequence[Any]) -> list[Any]:
+        """Micro-batches this rank runs with its loss times 0 so that every rank makes as many
+        forward and backward passes per step as the busiest one (sharded training, whose
+        passes gather and reduce across the ranks); [] when the step divides evenly."""
+        passes = -(-len(micro) // self.world_size)
+        return [micro[0]] * (passes - len(self.share(micro)))
 
     def sum_gradients(self, parameters: Sequence[torch.nn.Parameter]) -> None:
         """Sum every gradient over the ranks, in one flat all-reduce."""

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from agentloop.trainers.checkpoint import load_state, save_model_dir, save_state
+from agentloop.trainers.checkpoint import load_state, save_model_dir, save_state, snapshot
 from agentloop.trainers.config import TrainConfig
 from agentloop.trainers.parallel import DataParallel
+from agentloop.trainers.sharding import full_model_state, full_tensor, is_sharded, shard
 from torch import Tensor
 
 from agentloop.atomic import write_json_atomic
@@ -63,7 +64,8 @@ def seed_everything(seed: int) -> None:
 
 
 def load_model(model_path: str | Path, config: TrainConfig) -> tuple[Any, Any]:
-    """The model to train (float32 master weights, LoRA-wrapped when configured) and its tokenizer."""
+    """The model to train (float32 master weights, LoRA-wrapped when configured, sharded over
+    the training processes with `config.fsdp`) and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from agentloop.llm.model_path import resolve_model
@@ -81,8 +83,11 @@ def load_model(model_path: str | Path, config: TrainConfig) -> tuple[Any, Any]:
         model = get_peft_model(model, LoraConfig(
             r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
             target_modules=lora.target_modules, task_type="CAUSAL_LM"))
-    device = DataParallel.from_environment(config.device).device(torch.device(pick_device(config.device)))
-    return model.to(device), tokenizer
+    parallel = DataParallel.from_environment(config.device)
+    model = model.to(parallel.device(torch.device(pick_device(config.device))))
+    if config.fsdp and parallel.world_size > 1:
+        model = shard(model, parallel.world_size)
+    return model, tokenizer
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int) -> Any:
@@ -131,10 +136,12 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
 
     `examples(batch)` counts the examples in a micro-batch (for throughput).
     Resumes from `output_dir/training_state` when a saved state is there. Under a
-    multi-process launcher each rank runs its share of every step (`trainers.parallel`).
+    multi-process launcher each rank runs its share of every step (`trainers.parallel`),
+    on its shard of the model when `load_model` sharded it (`trainers.sharding`).
     """
     device = next(model.parameters()).device
     parallel = DataParallel.from_environment(device.type)
+    sharded = is_sharded(model)
     use_bf16 = config.bf16 if config.bf16 is not None else device.type == "cuda"
     steps_by_epoch = []
     for epoch in range(config.epochs):
@@ -174,14 +181,21 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
                 for name, value in values.items():
                     metrics.setdefault(name, []).append(value.detach().float().cpu())
                 count += examples(batch)
-            parallel.sum_gradients(parameters)
+            if sharded:  # gradients were summed in the backward passes, which every rank makes
+                # as many of as the busiest one (each gathers and reduces across the ranks)
+                for batch in parallel.idle(micro):
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        loss, _ = step_fn(batch)
+                    (loss * 0.0).backward()
+            else:
+                parallel.sum_gradients(parameters)
             losses, metrics, count = _merge(parallel.gather((losses, metrics, count)))
             norm = torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm or float("inf"))
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             entry = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-                     "loss": sum(losses) / len(losses), "grad_norm": float(norm),
+                     "loss": sum(losses) / len(losses), "grad_norm": float(full_tensor(norm)),
                      **{k: float(torch.cat([v.reshape(-1) for v in vs]).mean()) for k, vs in metrics.items()},
                      "examples": count, "seconds": time.perf_counter() - began,
                      "cpu_seconds": time.process_time() - began_cpu}
@@ -190,11 +204,14 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
             log_file.flush()
             bar.update(1)
             bar.set_postfix(loss=f"{entry['loss']:.4f}")
-            if step % config.save_every == 0 and step < total and parallel.is_main:
-                save_state(state_dir, step, model, optimizer, scheduler)
+            if step % config.save_every == 0 and step < total:
+                state = snapshot(model, optimizer)  # every rank takes part when sharded
+                if parallel.is_main:
+                    save_state(state_dir, step, state, scheduler)
     bar.close()
+    weights = full_model_state(model) if sharded else None
     if parallel.is_main:  # the ranks hold the same weights: one writes them
-        save_model_dir(model, tokenizer, output_dir)
+        save_model_dir(model, tokenizer, output_dir, weights)
         write_json_atomic(output_dir / RESULT_FILE, {"steps": total, "resumed_from": start})
         # the finished checkpoint supersedes the (large) optimiser state
         shutil.rmtree(state_dir, ignore_errors=True)
