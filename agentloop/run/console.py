@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -131,8 +132,9 @@ class RunDisplay:
     Inside `with RunDisplay(...)`, `agentloop.progress` bars become rows of the
     current phase (a bar opened with no phase begun starts one named after it).
     A console that is no terminal (a log file, CI, `nohup`) cannot be redrawn,
-    so there every `HEARTBEAT_S` seconds of progress one line says where the
-    phase is; each phase's full display is printed when it ends.
+    so there one line says where the phase is every `HEARTBEAT_S` seconds, also
+    while no bar moves (a timer thread asks too); each phase's full display is
+    printed when it ends.
     """
 
     HEARTBEAT_S = 60.0
@@ -145,23 +147,30 @@ class RunDisplay:
         self._open: list[TaskID] = []
         self._bars = None
         self._last_heartbeat = clock()
+        self._lock = threading.RLock()  # the timer thread and the command's thread
+        self._ended = threading.Event()
 
     def __enter__(self) -> RunDisplay:
         self._bars = bars_to(self.bar)
         self._bars.__enter__()
+        if not self.console.is_terminal:
+            threading.Thread(target=self._beat, name="console-heartbeat", daemon=True).start()
         return self
 
     def __exit__(self, *error: Any) -> None:
+        self._ended.set()
         self._stop()
         self._bars.__exit__(*error)
 
     def start(self, title: str) -> None:
-        self._stop()
-        self._progress = Progress(*_columns(), console=self.console, get_time=self.clock, refresh_per_second=2)
-        self._header = self._progress.add_task(f"[bold]{escape(title)}[/]", total=None, header=True, unit="",
-                                               initial=0, facts="")
-        self._open = []
-        self._progress.start()
+        with self._lock:
+            self._stop()
+            self._progress = Progress(*_columns(), console=self.console, get_time=self.clock,
+                                      refresh_per_second=2)
+            self._header = self._progress.add_task(f"[bold]{escape(title)}[/]", total=None, header=True,
+                                                   unit="", initial=0, facts="")
+            self._open = []
+            self._progress.start()
 
     def finish(self, summary: str) -> None:
         if self._progress is None:
@@ -186,18 +195,26 @@ class RunDisplay:
                  "total": None if t.total is None else int(t.total), "left": _seconds_left(t),
                  "facts": t.fields["facts"]} for t in self._progress.tasks]
 
+    def _beat(self) -> None:
+        """The timer thread: a heartbeat when no bar moved for `HEARTBEAT_S` seconds."""
+        while not self._ended.wait(self.HEARTBEAT_S / 4):
+            self._heartbeat()
+
     def _heartbeat(self) -> None:
         """On a console that is no terminal, one line of progress every `HEARTBEAT_S` seconds."""
-        now = self.clock()
-        if self.console.is_terminal or now - self._last_heartbeat < self.HEARTBEAT_S:
-            return
-        self._last_heartbeat = now
-        rows = self.rows()
-        said = [f"{r['description']} {r['done']}/{r['total']}"
-                + ("" if r["left"] is None else f", {_clock(r['left'])} left")
-                + (f", {r['facts']}" if r["facts"] else "") for r in rows[1:]]
-        self.console.print(escape(f"[{time.strftime('%H:%M:%S')}] {rows[0]['description']}: "
-                                  + ("; ".join(said) or "working")), highlight=False, soft_wrap=True)
+        with self._lock:
+            now = self.clock()
+            if self.console.is_terminal or now - self._last_heartbeat < self.HEARTBEAT_S:
+                return
+            rows = self.rows()
+            if not rows:  # between phases
+                return
+            self._last_heartbeat = now
+            said = [f"{r['description']} {r['done']}/{r['total']}"
+                    + ("" if r["left"] is None else f", {_clock(r['left'])} left")
+                    + (f", {r['facts']}" if r["facts"] else "") for r in rows[1:]]
+            self.console.print(escape(f"[{time.strftime('%H:%M:%S')}] {rows[0]['description']}: "
+                                      + ("; ".join(said) or "working")), highlight=False, soft_wrap=True)
 
     def _close(self, progress: Progress, task: TaskID) -> None:
         if progress is not self._progress or task not in self._open:
@@ -210,9 +227,10 @@ class RunDisplay:
             self._progress.stop_task(task)
 
     def _stop(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-        self._progress, self._header, self._open = None, None, []
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+            self._progress, self._header, self._open = None, None, []
 
 
 def summarize(metrics: Sequence[dict[str, Any]]) -> str:

@@ -144,3 +144,18 @@ def test_a_console_that_is_no_terminal_gets_a_progress_line_every_minute(shown):
     assert len(lines) == 2
     assert "round 1 · collect: search waves 4/16, 0:04:00 left" in lines[0]
     assert lines[1].endswith("search waves 4/16, 0:07:30 left, solved 5/24")
+
+
+def test_the_progress_line_comes_also_while_no_bar_moves():
+    """A search wave can run for many minutes without a bar update: the timer thread speaks."""
+    import time
+
+    out = io.StringIO()
+    display = RunDisplay(Console(file=out, width=120))
+    display.HEARTBEAT_S = 0.05
+    with display:
+        display.start("round 1 · collect")
+        progress_bar(total=4, desc="search waves", unit="wave").update(1)
+        time.sleep(0.5)  # no update meanwhile
+    lines = [line for line in out.getvalue().splitlines() if "search waves 1/4" in line]
+    assert len(lines) >= 2
