@@ -85,7 +85,7 @@ def run_ours(pairs, output: Path, bf16: bool) -> dict:
 def run_trl(pairs, output: Path, bf16: bool) -> dict:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
     from agentloop.llm.model_path import resolve_model
@@ -102,26 +102,34 @@ def run_trl(pairs, output: Path, bf16: bool) -> dict:
                      use_cpu=not torch.cuda.is_available(), report_to=[], save_strategy="no",
                      logging_steps=1, disable_tqdm=True, dataloader_num_workers=0, seed=0)
 
+    timer = step_timer()
+    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                         processing_class=tokenizer, callbacks=[timer])
+    trainer.train()
+    return {"steps": trainer.state.global_step, "train_seconds": timer.seconds,
+            "train_cpu_seconds": timer.cpu_seconds, "final_loss": timer.losses[-1] if timer.losses else None}
+
+
+def step_timer():
+    """A TRL/transformers callback timing the optimiser steps (begin to end) and keeping the logged losses."""
+    from transformers import TrainerCallback
+
     class StepTimer(TrainerCallback):
-        seconds, cpu_seconds, began, began_cpu, losses = 0.0, 0.0, 0.0, 0.0, []
+        def __init__(self):
+            self.seconds, self.cpu_seconds, self.began, self.began_cpu, self.losses = 0.0, 0.0, 0.0, 0.0, []
 
         def on_step_begin(self, *a, **k):
-            StepTimer.began, StepTimer.began_cpu = time.perf_counter(), time.process_time()
+            self.began, self.began_cpu = time.perf_counter(), time.process_time()
 
         def on_step_end(self, *a, **k):
-            StepTimer.seconds += time.perf_counter() - StepTimer.began
-            StepTimer.cpu_seconds += time.process_time() - StepTimer.began_cpu
+            self.seconds += time.perf_counter() - self.began
+            self.cpu_seconds += time.process_time() - self.began_cpu
 
         def on_log(self, _args, _state, _control, logs=None, **k):
             if logs and "loss" in logs:
-                StepTimer.losses.append(logs["loss"])
+                self.losses.append(logs["loss"])
 
-    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                         processing_class=tokenizer, callbacks=[StepTimer()])
-    trainer.train()
-    return {"steps": trainer.state.global_step, "train_seconds": StepTimer.seconds,
-            "train_cpu_seconds": StepTimer.cpu_seconds,
-            "final_loss": StepTimer.losses[-1] if StepTimer.losses else None}
+    return StepTimer()
 
 
 def side(name: str, count: int) -> None:
