@@ -29,19 +29,14 @@ from agentloop.run.from_config import build_agent, build_env, build_llm, close_l
 
 def tiny_llm():
     """A random 2-layer llama with the default model's tokenizer (for smoke runs)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from agentloop.llm.model_path import resolve_model
+    from agentloop.llm.tiny import tiny_model
     from agentloop.llm.transformers_backend import TransformersBackend
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id))
-    return TransformersBackend(model.eval(), tokenizer)
+    return TransformersBackend(tiny_model(tokenizer), tokenizer)
 
 
 def timed_search(agent, critic, config, env_config, tasks, batch: int, llm) -> dict:

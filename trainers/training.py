@@ -173,21 +173,20 @@ def run_training(model: Any, tokenizer: Any, plan: Callable[[int], Sequence[Any]
             epoch, micro = steps_by_epoch[step - 1]
             began, began_cpu = time.perf_counter(), time.process_time()
             losses, metrics, count = [], {}, 0
-            for batch in parallel.share(micro):
+            # A sharded rank with fewer micro-batches than the busiest makes zero-weighted passes
+            # too: every pass gathers and reduces across the ranks (and sums the gradients).
+            idle = parallel.idle(micro) if sharded else []
+            for batch, counted in [(b, True) for b in parallel.share(micro)] + [(b, False) for b in idle]:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     loss, values = step_fn(batch)
-                (loss / len(micro)).backward()
+                (loss / len(micro) if counted else loss * 0.0).backward()
+                if not counted:
+                    continue
                 losses.append(float(loss.detach()))
                 for name, value in values.items():
                     metrics.setdefault(name, []).append(value.detach().float().cpu())
                 count += examples(batch)
-            if sharded:  # gradients were summed in the backward passes, which every rank makes
-                # as many of as the busiest one (each gathers and reduces across the ranks)
-                for batch in parallel.idle(micro):
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                        loss, _ = step_fn(batch)
-                    (loss * 0.0).backward()
-            else:
+            if not sharded:
                 parallel.sum_gradients(parameters)
             losses, metrics, count = _merge(parallel.gather((losses, metrics, count)))
             norm = torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm or float("inf"))
