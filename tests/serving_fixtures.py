@@ -23,6 +23,14 @@ import pytest
 
 MODEL_NAME = "tiny"
 
+FAST_VLLM_START = {"enforce_eager": True}
+"""`engine_args` of the tests' vLLM engines: no torch.compile, so a start takes about 74 s
+instead of 186-220 s on two cores (`benchmarks/bench_engine_start.py`). The tests check how
+agentloop drives the engine, which vLLM's compiled graphs do not change; the default run
+(README) uses them."""
+FAST_VLLM_START_OVERRIDE = "llm.engine_args.enforce_eager=true"
+"""The same for a command that reads a run config."""
+
 
 def save_tiny_model(path: Path) -> Path:
     """A random 2-layer llama with the default model's vocabulary and chat template."""

