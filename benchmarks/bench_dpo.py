@@ -15,8 +15,14 @@ uses wall time (the issue's measure); `speedup_cpu_time` uses the process's
 CPU time, which a machine shared with other jobs distorts less. Each side
 runs in its own subprocess so its peak RSS is its own.
 
-    python benchmarks/bench_dpo.py            # prints one JSON line per side, then the summary
-    python benchmarks/bench_dpo.py --pairs 16 # quicker
+Both sides see the same load: they alternate, trl-ours then ours-trl and so on
+(`--repeats` runs of each, 2 by default), so a load that drifts during the run
+falls on both; each ratio is of the two sides' medians, and every run's line is
+printed. The ratios include the optimiser steps only: not model loading, TRL's
+dataset preparation and reference precompute, or our encoding.
+
+    python benchmarks/bench_dpo.py              # one JSON line per run, then the summary
+    python benchmarks/bench_dpo.py --pairs 16   # quicker
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import json
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,28 +157,41 @@ def side(name: str, count: int) -> None:
     print(json.dumps(out), flush=True)
 
 
+def alternating(repeats: int) -> list[str]:
+    """The sides in run order, ABBA...: each side first as often as second."""
+    order = []
+    for i in range(repeats):
+        order += ["trl", "ours"] if i % 2 == 0 else ["ours", "trl"]
+    return order
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each side, alternating")
     parser.add_argument("--side", choices=["ours", "trl"], help="run one side here (used by the driver)")
     args = parser.parse_args()
     if args.side:
         side(args.side, args.pairs)
         return
-    results = {}
-    for name in ("trl", "ours"):
+    runs = {"ours": [], "trl": []}
+    for name in alternating(args.repeats):
         done = subprocess.run([sys.executable, __file__, "--side", name, "--pairs", str(args.pairs)],
                               check=True, capture_output=True, text=True)
         line = done.stdout.strip().splitlines()[-1]
         print(line, flush=True)
-        results[name] = json.loads(line)
-    ours, trl = results["ours"], results["trl"]
-    print(json.dumps({"speedup": ours["pairs_per_second"] / trl["pairs_per_second"],
-                      "speedup_cpu_time": ours["pairs_per_cpu_second"] / trl["pairs_per_cpu_second"],
-                      "ours_pairs_per_second": ours["pairs_per_second"],
-                      "trl_pairs_per_second": trl["pairs_per_second"],
-                      "ours_peak_rss_mib": ours["peak_rss_mib"], "trl_peak_rss_mib": trl["peak_rss_mib"],
-                      "pairs": args.pairs, "batch_size": BATCH_SIZE}))
+        runs[name].append(json.loads(line))
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[name])
+
+    print(json.dumps({"speedup": median("ours", "pairs_per_second") / median("trl", "pairs_per_second"),
+                      "speedup_cpu_time": median("ours", "pairs_per_cpu_second") / median("trl", "pairs_per_cpu_second"),
+                      "ours_pairs_per_second": median("ours", "pairs_per_second"),
+                      "trl_pairs_per_second": median("trl", "pairs_per_second"),
+                      "ours_peak_rss_mib": max(run["peak_rss_mib"] for run in runs["ours"]),
+                      "trl_peak_rss_mib": max(run["peak_rss_mib"] for run in runs["trl"]),
+                      "pairs": args.pairs, "batch_size": BATCH_SIZE, "runs_per_side": args.repeats}))
 
 
 if __name__ == "__main__":
