@@ -160,6 +160,27 @@ class TrainerConfig(Section):
     the loop, `agentloop train` and `examples/one_round.py`."""
 
 
+class HeldOutConfig(Section):
+    """One more benchmark that every round's model is evaluated on, greedily, beside the run's
+    own test tasks (for example BFCL multi-turn after training on the tool world); nothing
+    is searched or trained on it."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Its label: the report's column and `round-N/test-trajectories-<name>.jsonl`."""
+    env: EnvConfig
+    tasks: int = Field(50, gt=0)
+    """How many of its test tasks are evaluated (from the first)."""
+    max_steps: int | None = Field(None, gt=0)
+    """Steps per episode; None: `agent.max_steps`."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_setting(cls, name: str) -> str:
+        if name in ("greedy", "mcts", "mcts-oracle"):
+            raise ValueError(f"{name!r} names the run's own evaluation; choose another")
+        return name
+
+
 class LoopConfig(Section):
     """The rounds of collect -> build -> train -> evaluate."""
 
@@ -193,8 +214,18 @@ class LoopConfig(Section):
     half of every K candidates are then drawn with that feedback in the task instruction
     (`agents.feedback_agent.FeedbackAgent`), while the data is built under the plain prompt.
     Local search only (not with `scale.workers` over Ray)."""
+    held_out: list[HeldOutConfig] = []
+    """Further benchmarks evaluated greedily after every round (`HeldOutConfig`)."""
     seed: int = 0
     """Seed of sampling and training."""
+
+    @field_validator("held_out")
+    @classmethod
+    def _distinct_names(cls, held_out: list[HeldOutConfig]) -> list[HeldOutConfig]:
+        names = [h.name for h in held_out]
+        if len(set(names)) < len(names):
+            raise ValueError(f"loop.held_out names must differ, got {names}")
+        return held_out
 
 
 class ScaleConfig(Section):

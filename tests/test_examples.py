@@ -43,6 +43,8 @@ def test_shipped_config_runs_at_a_tiny_budget(tmp_path, tiny_model_dir, config):
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| 1 |" in result.stdout  # the table of rounds ends the run
+    for held_out in data.get("loop", {}).get("held_out", []):
+        assert f"| {held_out['name']} success % |" in result.stdout
 
 
 @pytest.mark.slow

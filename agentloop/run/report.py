@@ -34,10 +34,22 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.1f}"
 
 
+OWN_EVALUATIONS = ("evaluate-greedy", "evaluate-mcts", "evaluate-mcts-oracle")
+
+
+def held_out_names(metrics: list[dict[str, Any]]) -> list[str]:
+    """The `loop.held_out` benchmarks the metrics hold, in the order first seen."""
+    phases = [m["phase"] for m in metrics if m["phase"].startswith("evaluate-") and m["phase"] not in OWN_EVALUATIONS]
+    return [phase[len("evaluate-"):] for phase in dict.fromkeys(phases)]
+
+
 def round_table(metrics: list[dict[str, Any]]) -> str:
-    """A Markdown table with one row per round (round 0: the starting model)."""
+    """A Markdown table with one row per round (round 0: the starting model), with a column
+    of greedy success per `loop.held_out` benchmark."""
+    held_out = held_out_names(metrics)
     header = ("| round | greedy success % (95% CI) | mean reward | mean steps | invalid % | "
-              "MCTS success % | solved in search | tree nodes | pairs | SFT examples | DPO loss | minutes |")
+              "MCTS success % | " + "".join(f"{name} success % | " for name in held_out) +
+              "solved in search | tree nodes | pairs | SFT examples | DPO loss | minutes |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for number, phases in sorted(_by_round(metrics).items()):
         greedy = phases.get("evaluate-greedy", {})
@@ -47,11 +59,16 @@ def round_table(metrics: list[dict[str, Any]]) -> str:
         success = f"{_pct(greedy.get('success_rate'))} ({_pct(ci[0])}-{_pct(ci[1])})" if ci else ""
         solved = f"{collect['tasks_solved_in_search']}/{collect['trees']}" if collect else ""
         nodes = f"{collect['mean_tree_nodes']:.1f}" if "mean_tree_nodes" in collect else ""
-        minutes = sum(p.get("seconds", 0) for p in phases.values()) / 60
+        # A round's evaluations are one phase: each of its entries carries that phase's seconds.
+        evaluating = max((p.get("seconds", 0) for name, p in phases.items() if name.startswith("evaluate-")), default=0)
+        minutes = (evaluating + sum(p.get("seconds", 0) for name, p in phases.items()
+                                    if not name.startswith("evaluate-"))) / 60
         loss = train.get("dpo_loss")
         lines.append(
             f"| {number} | {success} | {greedy.get('mean_reward', 0):.3f} | {greedy.get('mean_steps', 0):.1f} | "
-            f"{_pct(greedy.get('invalid_action_rate'))} | {_pct(mcts.get('success_rate'))} | {solved} | {nodes} | "
+            f"{_pct(greedy.get('invalid_action_rate'))} | {_pct(mcts.get('success_rate'))} | "
+            + "".join(f"{_pct(phases.get(f'evaluate-{name}', {}).get('success_rate'))} | " for name in held_out) +
+            f"{solved} | {nodes} | "
             f"{build.get('pairs', '')} | {train.get('sft_examples', '')} | "
             f"{'' if loss is None else f'{loss:.3f}'} | {minutes:.1f} |")
     return "\n".join(lines)

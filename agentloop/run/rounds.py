@@ -30,7 +30,7 @@ from agentloop.jsonl import read_jsonl, write_jsonl
 from agentloop.llm.model_path import resolve_model
 from agentloop.llm.protocol import LLM
 from agentloop.progress import progress_bar
-from agentloop.records import PreferencePair, Provenance, RevisionTrajectory
+from agentloop.records import EvalResult, PreferencePair, Provenance, RevisionTrajectory
 from agentloop.run import distributed
 from agentloop.run.console import NoDisplay, PhaseDisplay, summarize
 from agentloop.run.evaluate import evaluate_greedy, evaluate_mcts
@@ -329,7 +329,25 @@ def evaluate_phase(session: Session, round: int) -> None:
                                                  search, provenance) if session.cluster is not None
                        else evaluate_mcts(session.new_env, session.test_tasks, agent,
                                           build_critic(config.critic, llm), search, provenance))
-    write_atomic(out / "eval.json", json.dumps({r.setting: r.model_dump(mode="json") for r in results},
+    named = {r.setting: r for r in results} | _evaluate_held_out(session, round, llm, provenance)
+    write_atomic(out / "eval.json", json.dumps({name: r.model_dump(mode="json") for name, r in named.items()},
                                               indent=2))
-    _done(session, phase, [_metric(round, f"evaluate-{item.setting}", started,
-                                  **item.model_dump(mode="json", exclude={"provenance"})) for item in results])
+    _done(session, phase, [_metric(round, f"evaluate-{name}", started,
+                                  **item.model_dump(mode="json", exclude={"provenance"}))
+                           for name, item in named.items()])
+
+
+def _evaluate_held_out(session: Session, round: int, llm: LLM, provenance: Provenance) -> dict[str, EvalResult]:
+    """The greedy policy on each `loop.held_out` benchmark, its episodes in
+    `round-N/test-trajectories-<name>.jsonl`."""
+    run, config = session.run, session.config
+    results = {}
+    for held_out in config.loop.held_out:
+        env = build_env(held_out.env, config.agent)
+        path = run.round_dir(round) / f"test-trajectories-{held_out.name}.jsonl"
+        results[held_out.name] = evaluate_greedy(
+            env, env.tasks("test")[: held_out.tasks], build_agent(config.agent, llm, env, training=False),
+            held_out.max_steps or config.agent.max_steps, agent_sampling(config.agent, greedy=True),
+            output=run.partial(path), provenance=provenance)
+        run.commit(path)
+    return results

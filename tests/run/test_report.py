@@ -38,3 +38,17 @@ def test_report_prints_every_round_and_rewrites_report_and_plots(tmp_path):
 def test_report_on_a_directory_without_metrics_says_so(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "no metrics.jsonl" in result.output
+
+
+def test_held_out_benchmarks_get_a_column_and_a_round_evaluates_once_in_its_minutes():
+    from agentloop.run.report import round_table
+
+    evaluate = {"seconds": 90.0, "success_ci95": [0.0, 0.1], "mean_reward": 0.0, "mean_steps": 4.0,
+                "invalid_action_rate": 0.5}
+    metrics = [{"round": 0, "phase": "evaluate-greedy", "success_rate": 0.2, **evaluate},
+               {"round": 0, "phase": "evaluate-mcts", "success_rate": 0.3, **evaluate},
+               {"round": 0, "phase": "evaluate-bfcl", "success_rate": 0.05, **evaluate}]
+    header, _, row = round_table(metrics).splitlines()
+    assert "| MCTS success % | bfcl success % | solved in search |" in header
+    assert "| 30.0 | 5.0 |" in row
+    assert row.endswith("| 1.5 |")  # the three entries share the evaluate phase's 90 s
