@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from agentloop.trainers.config import DPOConfig
-from agentloop.trainers.dpo import reference_logps, use_reference
-from agentloop.trainers.encoding import encode_pairs
 from serving_fixtures import FAST_VLLM_START
 
 from agentloop.agents.protocol import AgentState
@@ -29,6 +26,9 @@ from agentloop.agents.react import ReActAgent
 from agentloop.llm.protocol import Completion, Sampling
 from agentloop.llm.transformers_backend import TransformersBackend
 from agentloop.records import Message, PreferencePair
+from agentloop.trainers.config import DPOConfig
+from agentloop.trainers.dpo import reference_logps, use_reference
+from agentloop.trainers.encoding import encode_pairs
 
 STATES = [
     AgentState(instruction="Reach the goal.", observation="You are at (0, 0). Exits: east, south."),
@@ -143,12 +143,11 @@ def test_without_a_tokenizer_nothing_is_recorded_and_training_computes_it():
 def default_model_case(llm):
     """Proposals of the default model on `llm` for three maze states (the env's prompt, the
     agent's own sampling, K=4), and the float32 trainer's recomputed reference for their pairs."""
-    from agentloop.environments.maze import MazeEnv
-    from agentloop.trainers.training import load_model
-
     from agentloop.config import AgentConfig
+    from agentloop.environments.maze import MazeEnv
     from agentloop.llm.model_path import resolve_model
     from agentloop.run.from_config import agent_sampling, build_agent
+    from agentloop.trainers.training import load_model
 
     env = MazeEnv(size=5)
     config = AgentConfig(max_history=2)
