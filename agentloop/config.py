@@ -25,6 +25,7 @@ from agentloop.agents.parsing import well_formed
 from agentloop.environments.codec import ActionCodec
 from agentloop.environments.negotiation.env import NegotiationConfig
 from agentloop.llm.config import LLMConfig, OpenAILLMConfig, TransformersLLMConfig
+from agentloop.records import EVAL_SETTINGS
 from agentloop.environments.tooluse.env import ToolUseConfig
 from agentloop.environments.webshop import WebShopConfig
 from agentloop.search.config import SearchConfig
@@ -176,7 +177,7 @@ class HeldOutConfig(Section):
     @field_validator("name")
     @classmethod
     def _not_a_setting(cls, name: str) -> str:
-        if name in ("greedy", "mcts", "mcts-oracle"):
+        if name in EVAL_SETTINGS:
             raise ValueError(f"{name!r} names the run's own evaluation; choose another")
         return name
 

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -143,10 +143,15 @@ class RevisionTrajectory(Record):
                 raise ValueError(f"only assistant messages can be trained, not {message.role!r}")
 
 
+EvalSetting = Literal["greedy", "mcts", "mcts-oracle"]
+EVAL_SETTINGS: tuple[str, ...] = get_args(EvalSetting)
+"""How a run evaluates its own policy; `loop.held_out` names may not take these."""
+
+
 class EvalResult(Record):
     """Evaluation of one policy on a set of tasks."""
 
-    setting: Literal["greedy", "mcts", "mcts-oracle"] = "greedy"
+    setting: EvalSetting = "greedy"
     num_tasks: int
     success_rate: float
     success_ci95: tuple[float, float]

@@ -8,6 +8,7 @@ Test modules import the fixtures they use: `from serving_fixtures import ...`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -28,8 +29,8 @@ FAST_VLLM_START = {"enforce_eager": True}
 instead of 186-220 s on two cores (`benchmarks/bench_engine_start.py`). The tests check how
 agentloop drives the engine, which vLLM's compiled graphs do not change; the default run
 (README) uses them."""
-FAST_VLLM_START_OVERRIDE = "llm.engine_args.enforce_eager=true"
-"""The same for a command that reads a run config."""
+FAST_VLLM_START_OVERRIDES = [f"llm.engine_args.{key}={json.dumps(value)}" for key, value in FAST_VLLM_START.items()]
+"""The same as dotted overrides, for a command that reads a run config."""
 
 
 def save_tiny_model(path: Path) -> Path:

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from agentloop.records import EVAL_SETTINGS
+
 METRICS = "metrics.jsonl"
 
 
@@ -34,13 +36,10 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.1f}"
 
 
-OWN_EVALUATIONS = ("evaluate-greedy", "evaluate-mcts", "evaluate-mcts-oracle")
-
-
 def held_out_names(metrics: list[dict[str, Any]]) -> list[str]:
     """The `loop.held_out` benchmarks the metrics hold, in the order first seen."""
-    phases = [m["phase"] for m in metrics if m["phase"].startswith("evaluate-") and m["phase"] not in OWN_EVALUATIONS]
-    return [phase[len("evaluate-"):] for phase in dict.fromkeys(phases)]
+    names = [m["phase"][len("evaluate-"):] for m in metrics if m["phase"].startswith("evaluate-")]
+    return [name for name in dict.fromkeys(names) if name not in EVAL_SETTINGS]
 
 
 def round_table(metrics: list[dict[str, Any]]) -> str:

