@@ -46,14 +46,25 @@ def system_prompt() -> str:
             "Call one tool per turn; answer when you know the result.\nTools:\n" + tools)
 
 
+DEMONSTRATION_REQUEST = "What do 3 kg of rice cost at $1.20 per lb?"
 DEMONSTRATION = (
-    Message(role="user", content="User: What is 12 apples at $0.25 each?\nNo tool calls yet.\n"
+    # Two dependent calls, then the answer: the second call uses the first one's result and the
+    # answer the second's (tests/environments/test_tooluse.py replays it through the real tools).
+    Message(role="user", content=f"User: {DEMONSTRATION_REQUEST}\nNo tool calls yet.\nCall one tool or answer."),
+    Message(role="assistant", content='Thought: The price is per lb, so I convert 3 kg to lb first.\nAction: '
+                                      '{"tool": "convert_units", "arguments": {"value": 3, "from_unit": "kg", '
+                                      '"to_unit": "lb"}}'),
+    Message(role="user", content=f"User: {DEMONSTRATION_REQUEST}\nCalls so far:\n"
+                                 '1. convert_units {"from_unit": "kg", "to_unit": "lb", "value": 3} -> 6.61387 lb\n'
                                  "Call one tool or answer."),
-    Message(role="assistant", content='Thought: I multiply the count by the price.\nAction: '
-                                      '{"tool": "calculator", "arguments": {"expression": "12 * 0.25"}}'),
-    Message(role="user", content='User: What is 12 apples at $0.25 each?\nCalls so far:\n'
-                                 '1. calculator {"expression": "12 * 0.25"} -> 3\nCall one tool or answer.'),
-    Message(role="assistant", content='Thought: The calculator says 3.\nAction: {"answer": "$3.00"}'),
+    Message(role="assistant", content="Thought: 3 kg is 6.61387 lb. I multiply it by the price per lb.\nAction: "
+                                      '{"tool": "calculator", "arguments": {"expression": "6.61387 * 1.20"}}'),
+    Message(role="user", content=f"User: {DEMONSTRATION_REQUEST}\nCalls so far:\n"
+                                 '1. convert_units {"from_unit": "kg", "to_unit": "lb", "value": 3} -> 6.61387 lb\n'
+                                 '2. calculator {"expression": "6.61387 * 1.20"} -> 7.93664\n'
+                                 "Call one tool or answer."),
+    Message(role="assistant", content='Thought: The calculator says 7.93664, so the rice costs $7.94.\nAction: '
+                                      '{"answer": "$7.94"}'),
 )
 
 

@@ -10,7 +10,9 @@ import pytest
 
 from agentloop.agents.parsing import parse_action
 from agentloop.environments import check_env
+from agentloop.environments.protocol import Task
 from agentloop.environments.tooluse import JsonCallCodec, ToolUseEnv
+from agentloop.environments.tooluse.env import DEMONSTRATION_REQUEST
 from agentloop.environments.tooluse.tasks import answer, call
 
 
@@ -98,3 +100,23 @@ def test_observations_are_self_contained_and_name_every_call():
     env.step(first)
     observation = env.step(second).observation
     assert task.data["requests"][0] in observation and "convert_units" in observation and "calculator" in observation
+
+
+def test_the_worked_example_is_an_episode_the_real_tools_play_out():
+    # The prompt's example must show what the tools really return, or the model learns to
+    # expect results it will never see.
+    env = ToolUseEnv()
+    request = DEMONSTRATION_REQUEST
+    task = Task("worked-example", request, data={
+        "requests": [request], "items": [], "solution": [],
+        "checks": [{"type": "number", "turn": 0, "value": 7.94}]})
+    shown = [m.content for m in env.demonstration if m.role == "user"]
+    written = [m.content for m in env.demonstration if m.role == "assistant"]
+    observations = [env.reset(task)]
+    for completion in written:
+        result = env.step(parse_action(completion, codec=env.action_codec).action)
+        assert not result.info.get("invalid"), result.observation
+        observations.append(result.observation)
+    assert observations[:-1] == shown
+    assert result.terminated and result.info["success"]
+    assert sum('"tool"' in text for text in written) == 2  # two dependent calls, then the answer
