@@ -31,6 +31,8 @@ def test_shipped_config_runs_at_a_tiny_budget(tmp_path, tiny_model_dir, config):
     # bigger model and vLLM); everything else is the shipped config, shrunk.
     data = yaml.safe_load((EXAMPLES / config).read_text())
     data["llm"] = {"kind": "transformers", "model": str(tiny_model_dir), "dtype": "float32"}
+    for held_out in data.get("loop", {}).get("held_out", []):
+        held_out.update(tasks=1, max_steps=2)
     path = tmp_path / config
     path.write_text(yaml.safe_dump(data))
     overrides = [f"loop.runs_dir={tmp_path}", "loop.rounds=1", "loop.train_tasks=2", "loop.test_tasks=2",

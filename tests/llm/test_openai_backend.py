@@ -149,7 +149,7 @@ def test_serve_command_with_the_vllm_backend(tiny_dir, tiny_llm):
     log-probs a forward pass of the same weights gives, and scores agree."""
     pytest.importorskip("vllm")
     prompts = ["Hello there", CHAT]
-    with serve_command(str(tiny_dir), "--backend", "vllm", "--dtype", "float32", startup_s=600) as url:
+    with serve_command(str(tiny_dir), "--backend", "vllm", "--dtype", "float32", "--eager", startup_s=600) as url:
         client = OpenAIBackend(url, tokenizer=tiny_dir)
         generated = client.generate(prompts, n=2, sampling=Sampling(max_new_tokens=5, seed=0, stop=STOPS))
         scores = client.score(prompts, [" my friend", "search[red shoes]"])

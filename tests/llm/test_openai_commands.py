@@ -30,3 +30,8 @@ def test_rollout_and_search_with_a_served_model(served, tiny_dir, tmp_path):  # 
                                       "--output", str(trees)])
     assert result.exit_code == 0, result.output
     assert any(trees.iterdir()) and batcher.calls > calls  # the trees came from the server
+
+
+def test_serve_refuses_eager_for_a_backend_that_does_not_compile():
+    result = CliRunner().invoke(app, ["serve", "default", "--backend", "transformers", "--eager"])
+    assert result.exit_code != 0 and "only the vllm backend compiles" in result.output
