@@ -94,7 +94,7 @@ def play(model_dir: str, shop: WebShopEnv, tasks, sampling: Sampling, make_shop,
     llm = TransformersBackend.from_pretrained(model_dir)
     graph = build_graph(AgentloopChatModel(llm=llm, sampling=sampling), shop)
     runs = run_graph_episodes(graph, tasks, llm, make_env=make_shop, concurrency=args.concurrency,
-                              recursion_limit=2 * args.max_steps + 4)
+                              recursion_limit=2 * args.max_steps + 4, progress=not args.tiny)
     write_jsonl(output, [run.trajectory() for run in runs])
     return runs
 

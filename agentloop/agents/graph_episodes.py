@@ -38,6 +38,7 @@ from typing import Any
 from agentloop.agents.chat_model import Episode, LLMCall
 from agentloop.environments.protocol import Environment, StepResult, Task
 from agentloop.llm.protocol import LLM
+from agentloop.progress import progress_bar
 from agentloop.records import Message, Provenance, RevisionTrajectory, Step, Trajectory
 from agentloop.serve.batcher import Batcher
 
@@ -146,6 +147,7 @@ async def arun_graph_episodes(
     concurrency: int = 16,
     recursion_limit: int = 50,
     provenance: Provenance | None = None,
+    progress: bool = True,
 ) -> list[GraphRun]:
     """Run `graph` once per task, `concurrency` at a time; return the runs in task order.
 
@@ -159,6 +161,7 @@ async def arun_graph_episodes(
         concurrency: episodes running at once.
         recursion_limit: LangGraph super-steps before a run is cut off (then `truncated`).
         provenance: run/round recorded on every record.
+        progress: show a bar of runs done and successes so far (`agentloop.progress`).
     """
     from langgraph.errors import GraphRecursionError
 
@@ -167,6 +170,8 @@ async def arun_graph_episodes(
     batcher = Batcher(llm)
     await batcher.start()
     gate = asyncio.Semaphore(concurrency)
+    bar = progress_bar(total=len(tasks), desc="graph runs", unit="run", enabled=progress)
+    finished = successes = 0
 
     async def play(task: Task) -> GraphRun:
         async with gate:
@@ -180,11 +185,17 @@ async def arun_graph_episodes(
                     final = await graph.ainvoke(make_input(task, env.observation if env else None), config)
                 except GraphRecursionError:
                     truncated = True
-            return _result(task, episode, env, final, truncated, reward, provenance or Provenance())
+            run = _result(task, episode, env, final, truncated, reward, provenance or Provenance())
+        nonlocal finished, successes
+        finished, successes = finished + 1, successes + run.success
+        bar.update(1)
+        bar.set_postfix(success=f"{successes}/{finished}")
+        return run
 
     try:
         return list(await asyncio.gather(*(play(task) for task in tasks)))
     finally:
+        bar.close()
         await batcher.stop()
 
 

@@ -13,6 +13,7 @@ from langgraph.graph import END, START, StateGraph
 
 from agentloop.agents.chat_model import AgentloopChatModel, Episode, to_messages
 from agentloop.agents.graph_episodes import merge_calls, run_graph_episodes
+from agentloop.progress import bars_to
 from agentloop.environments.protocol import Task
 from agentloop.llm.protocol import Sampling
 from agentloop.llm.transformers_backend import TransformersBackend
@@ -41,6 +42,22 @@ def two_node_graph(model):
             .add_edge(START, "plan").add_edge("plan", "act").add_edge("act", END).compile())
 
 
+class RecordingBar:
+    """A progress bar that remembers what it was told."""
+
+    def __init__(self):
+        self.done, self.facts, self.closed = 0, {}, False
+
+    def update(self, n=1):
+        self.done += n
+
+    def set_postfix(self, **facts):
+        self.facts = facts
+
+    def close(self):
+        self.closed = True
+
+
 @pytest.fixture(scope="module")
 def llm(tiny_model_dir):
     return TransformersBackend.from_pretrained(tiny_model_dir)
@@ -54,12 +71,15 @@ def test_eight_concurrent_episodes_record_each_call_once_with_the_backends_logpr
     original = llm.generate
     llm.generate = lambda prompts, n=1, sampling=None: generate_calls.append(len(prompts)) or \
         original(prompts, n, sampling)
+    bar = RecordingBar()
     try:
-        runs = run_graph_episodes(graph, tasks, llm, reward=lambda s: float(len(s["answer"]) > 0),
-                                  concurrency=8)
+        with bars_to(lambda **_: bar):
+            runs = run_graph_episodes(graph, tasks, llm, reward=lambda s: float(len(s["answer"]) > 0),
+                                      concurrency=8)
     finally:
         del llm.generate
     assert [run.task.id for run in runs] == [t.id for t in tasks]
+    assert bar.done == 8 and bar.closed and bar.facts == {"success": f"{sum(r.success for r in runs)}/8"}
     # 16 calls in all, merged across episodes (the sync plan node's calls too: LangGraph
     # runs it in a worker thread, which hands its call to the batcher's loop).
     assert sum(generate_calls) == 16 and len(generate_calls) <= 4
