@@ -7,7 +7,11 @@ one `Batcher` over the backend shared by all of them: the graph's
 `AgentloopChatModel` calls of concurrent episodes merge into batched backend
 calls. An environment, when given, is made per episode, wrapped in an
 `EpisodeEnv` that records every step, and handed to the graph's nodes as
-`config["configurable"]["env"]`.
+`config["configurable"]["env"]`. LangGraph runs a synchronous node in the event
+loop's default executor, whose size caps how many of them wait on the model at
+once (Python's default: 6 threads on 2 cores, so batches of 6):
+`run_graph_episodes` gives its loop one thread per concurrent episode; callers
+of `arun_graph_episodes` size their loop's executor themselves.
 
 Each run becomes
 - a `Trajectory`: one `Step` per LLM call (`role` is the graph node that made
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +136,9 @@ def merge_calls(calls: Sequence[LLMCall]) -> list[tuple[list[Message], list[bool
         out.append(([*call.prompt, generated], [False] * len(call.prompt) + [True]))
     return out
 
+CONCURRENCY = 16
+"""Episodes running at once, by default."""
+
 
 def default_input(task: Task, observation: str | None) -> dict[str, Any]:
     """The graph's input when none is given: `{"instruction", "observation"}`."""
@@ -144,7 +152,7 @@ async def arun_graph_episodes(
     make_env: Callable[[], Environment] | None = None,
     make_input: Callable[[Task, str | None], Any] = default_input,
     reward: Callable[[Any], float] | None = None,
-    concurrency: int = 16,
+    concurrency: int = CONCURRENCY,
     recursion_limit: int = 50,
     provenance: Provenance | None = None,
     progress: bool = True,
@@ -200,8 +208,14 @@ async def arun_graph_episodes(
 
 
 def run_graph_episodes(graph: Any, tasks: Sequence[Task], llm: LLM, **options: Any) -> list[GraphRun]:
-    """`arun_graph_episodes` from synchronous code (starts its own event loop)."""
-    return asyncio.run(arun_graph_episodes(graph, tasks, llm, **options))
+    """`arun_graph_episodes` from synchronous code, on an event loop of its own whose
+    default executor (where LangGraph runs synchronous nodes) has a thread per
+    concurrent episode, so their model calls merge into batches of `concurrency`."""
+    threads = ThreadPoolExecutor(max_workers=options.get("concurrency", CONCURRENCY),
+                                 thread_name_prefix="agentloop-graph")
+    with threads, asyncio.Runner() as runner:
+        runner.get_loop().set_default_executor(threads)
+        return runner.run(arun_graph_episodes(graph, tasks, llm, **options))
 
 
 def _episode_env(make_env: Callable[[], Environment] | None, task: Task, episode: Episode) -> EpisodeEnv | None:

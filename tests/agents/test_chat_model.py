@@ -5,6 +5,7 @@ across episodes; records come out as one conversation per node."""
 
 from __future__ import annotations
 
+import threading
 from typing import TypedDict
 
 import pytest
@@ -13,10 +14,10 @@ from langgraph.graph import END, START, StateGraph
 
 from agentloop.agents.chat_model import AgentloopChatModel, Episode, to_messages
 from agentloop.agents.graph_episodes import merge_calls, run_graph_episodes
-from agentloop.progress import bars_to
 from agentloop.environments.protocol import Task
 from agentloop.llm.protocol import Sampling
 from agentloop.llm.transformers_backend import TransformersBackend
+from agentloop.progress import bars_to
 from agentloop.records import Message
 
 
@@ -61,6 +62,23 @@ class RecordingBar:
 @pytest.fixture(scope="module")
 def llm(tiny_model_dir):
     return TransformersBackend.from_pretrained(tiny_model_dir)
+
+
+def test_every_concurrent_episode_runs_its_synchronous_node_at_once(llm):
+    # LangGraph runs a sync node in the loop's default executor (6 threads on 2 cores,
+    # at most 32 anywhere): unless the runner sizes it, 40 episodes never wait on the
+    # model together, so their calls cannot form one batch.
+    together = threading.Barrier(40, timeout=30)
+
+    def wait(state: State) -> dict:
+        together.wait()  # returns only when all 40 runs are inside this node
+        return {"answer": "done"}
+
+    graph = StateGraph(State).add_node("wait", wait).add_edge(START, "wait").add_edge("wait", END).compile()
+    tasks = [Task(id=f"t{i}", instruction="Wait.") for i in range(40)]
+    runs = run_graph_episodes(graph, tasks, llm, reward=lambda s: float(s["answer"] == "done"), concurrency=40,
+                              progress=False)
+    assert all(run.success for run in runs)
 
 
 def test_eight_concurrent_episodes_record_each_call_once_with_the_backends_logprobs(llm):
