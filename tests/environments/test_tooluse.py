@@ -109,7 +109,7 @@ def test_the_worked_example_is_an_episode_the_real_tools_play_out():
     request = DEMONSTRATION_REQUEST
     task = Task("worked-example", request, data={
         "requests": [request], "items": [], "solution": [],
-        "checks": [{"type": "number", "turn": 0, "value": 7.94}]})
+        "checks": [{"type": "number", "turn": 0, "value": 7.4}]})
     shown = [m.content for m in env.demonstration if m.role == "user"]
     written = [m.content for m in env.demonstration if m.role == "assistant"]
     observations = [env.reset(task)]
@@ -119,4 +119,4 @@ def test_the_worked_example_is_an_episode_the_real_tools_play_out():
         observations.append(result.observation)
     assert observations[:-1] == shown
     assert result.terminated and result.info["success"]
-    assert sum('"tool"' in text for text in written) == 2  # two dependent calls, then the answer
+    assert '"tool"' in written[0] and '"answer"' in written[-1]  # a call, then the answer
