@@ -34,6 +34,7 @@ from agentloop.llm.model_path import resolve_model
 from agentloop.llm.protocol import Sampling
 from agentloop.llm.transformers_backend import TransformersBackend
 from agentloop.run.evaluate import summarize
+from agentloop.run.from_config import close_llm
 from agentloop.trainers.config import SFTConfig
 from agentloop.trainers.sft import train_sft
 
@@ -89,9 +90,17 @@ def tiny_model(out: Path) -> str:
     return str(out)
 
 
-def play(model_dir: str, shop: WebShopEnv, tasks, sampling: Sampling, make_shop, args, output: Path):
-    """Run the user's graph on `tasks` with the model in `model_dir`; write the trajectories."""
-    llm = TransformersBackend.from_pretrained(model_dir)
+def load(model_dir: str, backend: str):
+    """The backend for `model_dir`: vLLM (the default run's) or transformers."""
+    if backend == "vllm":
+        from agentloop.llm.vllm_backend import VLLMBackend
+
+        return VLLMBackend.from_pretrained(model_dir, dtype="auto", kv_cache_gib=4.0)  # 32 shop prompts at once
+    return TransformersBackend.from_pretrained(model_dir)
+
+
+def play(llm, shop: WebShopEnv, tasks, sampling: Sampling, make_shop, args, output: Path):
+    """Run the user's graph on `tasks` with the model `llm`; write the trajectories."""
     graph = build_graph(AgentloopChatModel(llm=llm, sampling=sampling), shop)
     runs = run_graph_episodes(graph, tasks, llm, make_env=make_shop, concurrency=args.concurrency,
                               recursion_limit=2 * args.max_steps + 4, progress=not args.tiny)
@@ -112,12 +121,14 @@ def main() -> None:
     parser.add_argument("--min-reward", type=float, default=1.0, help="train on runs with at least this reward")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--out", default="runs/langgraph-agent")
+    parser.add_argument("--backend", default="vllm", choices=["vllm", "transformers"],
+                        help="vllm (the default run's; --tiny always uses transformers) or transformers")
     args = parser.parse_args()
     out = Path(args.out)
     if args.tiny:
         # A random model never buys: train on every run, to exercise the whole path.
         args.products, args.train_tasks, args.test_tasks, args.samples = 500, 2, 2, 2
-        args.max_steps, args.max_new_tokens, args.min_reward = 2, 8, 0.0
+        args.max_steps, args.max_new_tokens, args.min_reward, args.backend = 2, 8, 0.0, "transformers"
     model = tiny_model(out / "tiny-model") if args.tiny else str(resolve_model(args.model))
 
     # -- setup: the shop, one per episode (the catalog is built once and shared) --------
@@ -129,11 +140,15 @@ def main() -> None:
     greedy = Sampling(temperature=0.0, max_new_tokens=args.max_new_tokens, stop=stop)
     sampled = Sampling(temperature=1.0, top_p=0.95, max_new_tokens=args.max_new_tokens, stop=stop)
 
-    before = play(model, shop, test_tasks, greedy, make_shop, args, out / "test-before.jsonl")
+    llm = load(model, args.backend)
+    try:
+        before = play(llm, shop, test_tasks, greedy, make_shop, args, out / "test-before.jsonl")
 
-    # -- collect: several sampled runs of the graph per train task --------------------
-    runs = play(model, shop, [t for t in train_tasks for _ in range(args.samples)], sampled, make_shop, args,
-                out / "trajectories.jsonl")
+        # -- collect: several sampled runs of the graph per train task ----------------
+        runs = play(llm, shop, [t for t in train_tasks for _ in range(args.samples)], sampled, make_shop, args,
+                    out / "trajectories.jsonl")
+    finally:
+        close_llm(llm)  # vLLM's engine processes free the memory before training
 
     # -- build: every LLM call of a good run is a trained turn, one conversation per node
     conversations = [c for run in runs if run.reward >= args.min_reward for c in run.conversations()]
@@ -145,7 +160,11 @@ def main() -> None:
         model = str(train_sft(model, conversations, config, out / "checkpoint").output_dir)
 
     # -- evaluate the same graph on the new checkpoint --------------------------------
-    after = play(model, shop, test_tasks, greedy, make_shop, args, out / "test-after.jsonl")
+    llm = load(model, args.backend)
+    try:
+        after = play(llm, shop, test_tasks, greedy, make_shop, args, out / "test-after.jsonl")
+    finally:
+        close_llm(llm)
 
     # -- report ------------------------------------------------------------------------
     calls = sum(len(run.episode.calls) for run in runs)
