@@ -136,6 +136,7 @@ def merge_calls(calls: Sequence[LLMCall]) -> list[tuple[list[Message], list[bool
         out.append(([*call.prompt, generated], [False] * len(call.prompt) + [True]))
     return out
 
+
 CONCURRENCY = 16
 """Episodes running at once, by default."""
 
