@@ -45,15 +45,20 @@ class ShopState(TypedDict):
     observation: str
     plan: str
     done: bool
+    turns: int
 
 
-def build_graph(model: BaseChatModel, shop: WebShopEnv):
+def build_graph(model: BaseChatModel, shop: WebShopEnv, max_turns: int | None = None):
     """plan (one call: what to look for) -> act (one call per page, steps the shop) -> act ...
+    until the shop's episode ends or after `max_turns` act calls (default: the shop's
+    `max_steps`; the shop does not count invalid actions, so its own limit alone would let
+    a confused model go on).
 
     Each act call reads the rules, the shop's worked example and the current page only:
     the 135M default model copies its last turn when it sees past ones.
     """
     example = [HumanMessage(m.content) if m.role == "user" else AIMessage(m.content) for m in shop.demonstration]
+    max_turns = max_turns or shop.max_steps
 
     def plan(state: ShopState) -> dict:
         reply = model.invoke([SystemMessage("You plan a purchase in one short sentence: the product "
@@ -66,7 +71,9 @@ def build_graph(model: BaseChatModel, shop: WebShopEnv):
         reply = model.invoke([SystemMessage(shop.system_prompt), *example, HumanMessage(page)])
         parsed = parse_action(reply.content, shop.action_verbs)
         result = config["configurable"]["env"].step(parsed.action or reply.content)
-        return {"observation": result.observation, "done": result.terminated or result.truncated}
+        turns = state.get("turns", 0) + 1
+        return {"observation": result.observation, "turns": turns,
+                "done": result.terminated or result.truncated or turns >= max_turns}
 
     return (StateGraph(ShopState).add_node("plan", plan).add_node("act", act)
             .add_edge(START, "plan").add_edge("plan", "act")
@@ -101,7 +108,7 @@ def load(model_dir: str, backend: str):
 
 def play(llm, shop: WebShopEnv, tasks, sampling: Sampling, make_shop, args, output: Path):
     """Run the user's graph on `tasks` with the model `llm`; write the trajectories."""
-    graph = build_graph(AgentloopChatModel(llm=llm, sampling=sampling), shop)
+    graph = build_graph(AgentloopChatModel(llm=llm, sampling=sampling), shop, max_turns=args.max_steps)
     runs = run_graph_episodes(graph, tasks, llm, make_env=make_shop, concurrency=args.concurrency,
                               recursion_limit=2 * args.max_steps + 4, progress=not args.tiny)
     write_jsonl(output, [run.trajectory() for run in runs])
